@@ -1,0 +1,497 @@
+"""The evaluation data with its demographic attributes: :class:`DemographicSplit`.
+
+A split holds the true labels, any number of categorical sensitive attributes (string or integer
+valued), optional sample weights, and a way to reach the model inputs (a tensor or array indexed
+on its first axis, a sequence such as file paths or sentences, or any map-style dataset), with an
+optional per-item ``transform`` applied lazily. Subsets never copy the inputs: they keep the
+positions of their samples in ``index``.
+
+Intersections of attributes are named with ``×`` (``"gender×race"``) or given as a tuple.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .._arrays import as_array, as_labels, check_length
+from ..errors import InputError
+
+INTERSECTION = "×"
+
+MSG_NO_ATTRIBUTES = "a DemographicSplit needs at least one sensitive attribute; pass attributes={'gender': [...]}"
+MSG_UNKNOWN_ATTRIBUTE = "attribute {name!r} is not in this split; it has {known}"
+MSG_ATTRIBUTE_SHAPE = "attribute {name!r} must be one value per sample (shape ({n},)); got shape {shape}"
+MSG_MISSING_VALUES = "attribute {name!r} has {count} missing values (None/NaN), first at sample {first}; drop those samples or give them a group such as 'unknown'"
+MSG_INPUTS_LENGTH = "inputs has {got} items but labels has {want}: inputs must be aligned with labels"
+MSG_NO_INPUTS = "this split has no inputs; pass inputs= (a tensor, an array, a sequence of paths, or a dataset)"
+MSG_SUBSAMPLE_SIZE = "subsample size must be a positive int (samples) or a float in (0, 1] (fraction); got {size!r}"
+MSG_EMPTY_AFTER_FILTER = "no group of {attribute!r} meets the minimum support ({rule}); every sample was dropped: {dropped}"
+MSG_WEIGHTS = "weights must be finite and non-negative, one per sample"
+
+
+@dataclass(frozen=True)
+class GroupIndex:
+    """Integer group codes for one attribute (or intersection) of a split."""
+
+    attribute: str
+    codes: NDArray[np.int64]
+    names: tuple[str, ...]
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.names)
+
+    def counts(self) -> NDArray[np.int64]:
+        return np.bincount(self.codes, minlength=self.n_groups).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class DroppedGroup:
+    """A group removed by :meth:`DemographicSplit.filter_groups`, with the rule it failed."""
+
+    attribute: str
+    group: str
+    n: int
+    positives: int
+    negatives: int
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "attribute": self.attribute,
+            "group": self.group,
+            "n": self.n,
+            "positives": self.positives,
+            "negatives": self.negatives,
+            "reason": self.reason,
+        }
+
+
+def _attribute_values(values: Any, name: str, n: int) -> NDArray[Any]:
+    arr = as_array(values, name=f"attributes[{name!r}]")
+    if arr.ndim != 1 or len(arr) != n:
+        raise InputError(MSG_ATTRIBUTE_SHAPE.format(name=name, n=n, shape=arr.shape))
+    if arr.dtype.kind == "f":
+        missing = np.isnan(arr)
+        if missing.any():
+            raise InputError(
+                MSG_MISSING_VALUES.format(name=name, count=int(missing.sum()), first=int(np.flatnonzero(missing)[0]))
+            )
+        if np.all(arr == np.round(arr)):
+            arr = arr.astype(np.int64)
+    if arr.dtype == object:
+        missing = np.array([v is None or (isinstance(v, float) and v != v) for v in arr])
+        if missing.any():
+            raise InputError(
+                MSG_MISSING_VALUES.format(name=name, count=int(missing.sum()), first=int(np.flatnonzero(missing)[0]))
+            )
+    arr = arr.copy()
+    arr.setflags(write=False)
+    return arr
+
+
+def _group_codes(values: NDArray[Any]) -> tuple[NDArray[np.int64], tuple[str, ...]]:
+    """Codes in sorted order of the distinct values (numeric order for numbers)."""
+    if values.dtype.kind in "iub":
+        uniq, codes = np.unique(values, return_inverse=True)
+        return codes.astype(np.int64), tuple(str(v) for v in uniq.tolist())
+    as_text = np.asarray([str(v) for v in values.tolist()], dtype=object)
+    uniq, codes = np.unique(as_text, return_inverse=True)
+    return codes.astype(np.int64), tuple(str(v) for v in uniq.tolist())
+
+
+def _digest_inputs(inputs: Any, index: NDArray[np.int64]) -> str:
+    """Identity of the inputs: content for arrays and sequences, class and size for datasets."""
+    h = hashlib.sha256()
+    if inputs is None:
+        h.update(b"none")
+        return h.hexdigest()
+    h.update(index.tobytes())
+    try:
+        arr = as_array(inputs, name="inputs") if not isinstance(inputs, (list, tuple)) else None
+    except InputError:
+        arr = None
+    if arr is not None and arr.dtype != object:
+        h.update(str((arr.shape, arr.dtype.str)).encode())
+        flat = np.ascontiguousarray(arr).reshape(-1).view(np.uint8)
+        # Full content up to 256 MiB, beyond that a strided sample: identity, not cryptography.
+        step = max(1, flat.size // (256 << 20))
+        h.update(np.ascontiguousarray(flat[::step]).tobytes())
+        return h.hexdigest()
+    if isinstance(inputs, (list, tuple)):
+        for item in inputs:
+            h.update(repr(item).encode() if not isinstance(item, (str, bytes)) else str(item).encode())
+            h.update(b"\0")
+        return h.hexdigest()
+    ident = getattr(inputs, "fingerprint", None)
+    if callable(ident):
+        ident = ident()
+    cls = type(inputs)
+    h.update(f"{cls.__module__}.{cls.__qualname__}:{len(inputs)}:{ident}".encode())
+    return h.hexdigest()
+
+
+class DemographicSplit:
+    """Labels, sensitive attributes, optional weights and lazily loaded inputs, aligned by sample.
+
+    ``labels`` are integer class ids of shape ``(n,)`` or 0/1 indicators of shape ``(n, L)`` for
+    multi-label tasks. ``attributes`` maps each sensitive attribute to one categorical value per
+    sample. ``inputs`` is what the model reads (see the module docstring); ``transform`` turns one
+    raw item into a model input (e.g. open an image path and preprocess it).
+    """
+
+    def __init__(
+        self,
+        labels: Any,
+        attributes: Mapping[str, Any],
+        *,
+        inputs: Any = None,
+        transform: Callable[[Any], Any] | None = None,
+        weights: Any = None,
+        class_names: Sequence[str] | None = None,
+        label_names: Sequence[str] | None = None,
+        name: str = "split",
+        metadata: Mapping[str, Any] | None = None,
+        input_id: str | None = None,
+        _index: NDArray[np.int64] | None = None,
+        _dropped: tuple[DroppedGroup, ...] = (),
+    ) -> None:
+        y = as_labels(labels, name="labels")
+        if y.ndim not in (1, 2):
+            raise InputError(f"labels must have shape (n,) or (n, L); got {y.shape}")
+        n = len(y)
+        if not attributes:
+            raise InputError(MSG_NO_ATTRIBUTES)
+        attrs = {str(k): _attribute_values(v, str(k), n) for k, v in attributes.items()}
+        for key in attrs:
+            if INTERSECTION in key:
+                raise InputError(f"attribute names may not contain {INTERSECTION!r}; rename {key!r}")
+        w = None
+        if weights is not None:
+            w = np.asarray(as_array(weights, name="weights"), dtype=np.float64)
+            check_length(w, n, name="weights", ref_name="labels")
+            if not np.all(np.isfinite(w)) or (w < 0).any():
+                raise InputError(MSG_WEIGHTS)
+            w.setflags(write=False)
+        index = np.arange(n, dtype=np.int64) if _index is None else np.asarray(_index, dtype=np.int64)
+        if inputs is not None and _index is None and hasattr(inputs, "__len__") and len(inputs) != n:
+            raise InputError(MSG_INPUTS_LENGTH.format(got=len(inputs), want=n))
+        y = y.copy()
+        y.setflags(write=False)
+        index.setflags(write=False)
+        self.labels: NDArray[np.int64] = y
+        self.attributes: Mapping[str, NDArray[Any]] = attrs
+        self.inputs = inputs
+        self.transform = transform
+        self.weights: NDArray[np.float64] | None = w
+        self.class_names = tuple(class_names) if class_names is not None else None
+        self.label_names = tuple(label_names) if label_names is not None else None
+        self.name = name
+        self.metadata: Mapping[str, Any] = dict(metadata or {})
+        self.index = index
+        self.dropped = _dropped
+        self._input_id = input_id
+        self._fingerprint: str | None = None
+
+    # ------------------------------------------------------------------ basics
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __repr__(self) -> str:
+        parts = []
+        for key in self.attributes:
+            g = self.groups(key)
+            counts = ", ".join(f"{nm}={c}" for nm, c in zip(g.names, g.counts().tolist(), strict=True))
+            parts.append(f"{key}: {counts}")
+        return f"DemographicSplit({self.name!r}, n={len(self)}, {self.task_kind}; " + "; ".join(parts) + ")"
+
+    @property
+    def task_kind(self) -> str:
+        """``"multilabel"``, ``"binary"`` or ``"multiclass"``, read off the labels."""
+        if self.labels.ndim == 2:
+            return "multilabel"
+        n_classes = self.n_classes
+        return "binary" if n_classes <= 2 else "multiclass"
+
+    @property
+    def n_classes(self) -> int:
+        if self.labels.ndim == 2:
+            return int(self.labels.shape[1])
+        if self.class_names is not None:
+            return len(self.class_names)
+        return max(2, int(self.labels.max()) + 1)
+
+    @property
+    def attribute_names(self) -> tuple[str, ...]:
+        return tuple(self.attributes)
+
+    def _parse_attribute(self, attribute: str | Sequence[str]) -> tuple[str, ...]:
+        parts = tuple(attribute.split(INTERSECTION)) if isinstance(attribute, str) else tuple(attribute)
+        for part in parts:
+            if part not in self.attributes:
+                raise InputError(MSG_UNKNOWN_ATTRIBUTE.format(name=part, known=sorted(self.attributes)))
+        return parts
+
+    def groups(self, attribute: str | Sequence[str]) -> GroupIndex:
+        """Group codes for one attribute, or for the intersection of several."""
+        parts = self._parse_attribute(attribute)
+        name = INTERSECTION.join(parts)
+        if len(parts) == 1:
+            codes, names = _group_codes(self.attributes[parts[0]])
+            return GroupIndex(name, codes, names)
+        joined = np.asarray(
+            [INTERSECTION.join(vals) for vals in zip(*(np.asarray(self.attributes[p]).astype(str) for p in parts), strict=True)],
+            dtype=object,
+        )
+        codes, names = _group_codes(joined)
+        return GroupIndex(name, codes, names)
+
+    def sensitive_features(self, attribute: str | Sequence[str]) -> NDArray[Any]:
+        """The per-sample group names (strings) of an attribute or intersection."""
+        g = self.groups(attribute)
+        return np.asarray(g.names, dtype=object)[g.codes]
+
+    def with_intersection(self, *attributes: str) -> DemographicSplit:
+        """A split with the intersection of ``attributes`` added as an attribute of its own."""
+        g = self.groups(attributes)
+        return self._replace(extra_attributes={g.attribute: np.asarray(g.names, dtype=object)[g.codes]})
+
+    # ------------------------------------------------------------------ subsets
+    def _replace(
+        self,
+        *,
+        rows: NDArray[np.int64] | None = None,
+        extra_attributes: Mapping[str, NDArray[Any]] | None = None,
+        dropped: tuple[DroppedGroup, ...] | None = None,
+    ) -> DemographicSplit:
+        sel = slice(None) if rows is None else rows
+        attrs: dict[str, NDArray[Any]] = {k: v[sel] for k, v in self.attributes.items()}
+        new = DemographicSplit.__new__(DemographicSplit)
+        labels = self.labels[sel].copy()
+        labels.setflags(write=False)
+        for k, v in attrs.items():
+            v = v.copy()
+            v.setflags(write=False)
+            attrs[k] = v
+        for k, v in (extra_attributes or {}).items():
+            v = np.asarray(v)[sel].copy()
+            v.setflags(write=False)
+            attrs[k] = v
+        new.labels = labels
+        new.attributes = attrs
+        new.inputs = self.inputs
+        new.transform = self.transform
+        if self.weights is not None:
+            w = self.weights[sel].copy()
+            w.setflags(write=False)
+            new.weights = w
+        else:
+            new.weights = None
+        new.class_names = self.class_names
+        new.label_names = self.label_names
+        new.name = self.name
+        new.metadata = dict(self.metadata)
+        index = self.index[sel].copy()
+        index.setflags(write=False)
+        new.index = index
+        new.dropped = self.dropped if dropped is None else dropped
+        new._input_id = self._input_id
+        new._fingerprint = None
+        return new
+
+    def subset(self, rows: Any) -> DemographicSplit:
+        """The samples at ``rows`` (positions or a boolean mask), in that order."""
+        arr = as_array(rows, name="rows")
+        if arr.dtype == bool:
+            check_length(arr, len(self), name="rows", ref_name="the split")
+            arr = np.flatnonzero(arr)
+        return self._replace(rows=np.asarray(arr, dtype=np.int64))
+
+    def _support(self, g: GroupIndex, positive_label: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Per-group positives and negatives (for multiclass and multi-label: the smallest class)."""
+        k = g.n_groups
+        y = self.labels
+        if y.ndim == 2:
+            pos = np.stack([np.bincount(g.codes, weights=y[:, j], minlength=k) for j in range(y.shape[1])])
+            neg = np.stack([np.bincount(g.codes, weights=1 - y[:, j], minlength=k) for j in range(y.shape[1])])
+            return pos.min(0).astype(np.int64), neg.min(0).astype(np.int64)
+        if self.task_kind == "binary":
+            is_pos = (y == positive_label).astype(np.float64)
+            pos = np.bincount(g.codes, weights=is_pos, minlength=k).astype(np.int64)
+            return pos, g.counts() - pos
+        c = self.n_classes
+        table = np.bincount(g.codes * c + y, minlength=k * c).reshape(k, c)
+        present = table.sum(0) > 0
+        pos = table[:, present].min(1)
+        neg = (g.counts()[:, None] - table[:, present]).min(1)
+        return pos.astype(np.int64), neg.astype(np.int64)
+
+    def filter_groups(
+        self,
+        attribute: str | Sequence[str],
+        *,
+        min_size: int = 30,
+        min_positives: int = 0,
+        min_negatives: int = 0,
+        positive_label: int = 1,
+    ) -> DemographicSplit:
+        """Drop the samples of every group below the minimum support; ``dropped`` says which and why.
+
+        Positives are samples with ``positive_label`` for binary labels; for multiclass and
+        multi-label labels the rule applies to the group's rarest class (one-vs-rest).
+        """
+        g = self.groups(attribute)
+        counts = g.counts()
+        pos, neg = self._support(g, positive_label)
+        keep_group = np.ones(g.n_groups, dtype=bool)
+        dropped: list[DroppedGroup] = []
+        for i, name in enumerate(g.names):
+            reasons = []
+            if counts[i] < min_size:
+                reasons.append(f"{counts[i]} samples, needs {min_size}")
+            if pos[i] < min_positives:
+                reasons.append(f"{pos[i]} positives, needs {min_positives}")
+            if neg[i] < min_negatives:
+                reasons.append(f"{neg[i]} negatives, needs {min_negatives}")
+            if reasons:
+                keep_group[i] = False
+                dropped.append(
+                    DroppedGroup(g.attribute, name, int(counts[i]), int(pos[i]), int(neg[i]), "; ".join(reasons))
+                )
+        if not keep_group.any():
+            rule = f"min_size={min_size}, min_positives={min_positives}, min_negatives={min_negatives}"
+            raise InputError(
+                MSG_EMPTY_AFTER_FILTER.format(
+                    attribute=g.attribute, rule=rule, dropped="; ".join(f"{d.group}: {d.reason}" for d in dropped)
+                )
+            )
+        rows = np.flatnonzero(keep_group[g.codes])
+        return self._replace(rows=rows, dropped=self.dropped + tuple(dropped))
+
+    def subsample(
+        self,
+        size: int | float,
+        *,
+        stratify: str | Sequence[str] | None = None,
+        seed: int = 0,
+    ) -> DemographicSplit:
+        """A deterministic stratified subsample (by group of ``stratify`` × label), original order kept.
+
+        ``size`` is a number of samples or a fraction in (0, 1]. Each stratum gets its
+        proportional share (largest remainder), and at least one sample while the budget allows.
+        """
+        n = len(self)
+        if isinstance(size, bool) or not isinstance(size, (int, float)):
+            raise InputError(MSG_SUBSAMPLE_SIZE.format(size=size))
+        if isinstance(size, float):
+            if not 0.0 < size <= 1.0:
+                raise InputError(MSG_SUBSAMPLE_SIZE.format(size=size))
+            target = max(1, round(size * n))
+        else:
+            if size <= 0:
+                raise InputError(MSG_SUBSAMPLE_SIZE.format(size=size))
+            target = min(size, n)
+        if target >= n:
+            return self
+        label_key = self.labels if self.labels.ndim == 1 else self.labels @ (1 << np.arange(self.labels.shape[1]))
+        strata_parts = [np.unique(label_key, return_inverse=True)[1]]
+        for attr in ([stratify] if stratify is not None else list(self.attributes)):
+            strata_parts.append(self.groups(attr).codes)
+        key = np.zeros(n, dtype=np.int64)
+        for part in strata_parts:
+            key = key * (int(part.max()) + 1) + part
+        _, strata = np.unique(key, return_inverse=True)
+        sizes = np.bincount(strata)
+        quota = sizes * (target / n)
+        take = np.floor(quota).astype(np.int64)
+        order = np.argsort(-(quota - take), kind="stable")
+        take[order[: target - int(take.sum())]] += 1
+        rng = np.random.default_rng(seed)
+        rows = []
+        for s in range(len(sizes)):
+            members = np.flatnonzero(strata == s)
+            if take[s]:
+                rows.append(rng.choice(members, size=int(take[s]), replace=False))
+        chosen = np.sort(np.concatenate(rows))
+        return self._replace(rows=chosen)
+
+    # ------------------------------------------------------------------ inputs
+    @property
+    def has_inputs(self) -> bool:
+        return self.inputs is not None
+
+    def get_input(self, i: int) -> Any:
+        """The model input of sample ``i`` (after ``transform``)."""
+        if self.inputs is None:
+            raise InputError(MSG_NO_INPUTS)
+        item = self.inputs[int(self.index[i])]
+        return self.transform(item) if self.transform is not None else item
+
+    def input_batch(self, rows: NDArray[np.int64]) -> Any:
+        """The inputs of ``rows``: an array/tensor slice when no transform is set, else a list."""
+        if self.inputs is None:
+            raise InputError(MSG_NO_INPUTS)
+        positions = self.index[rows]
+        if self.transform is None and hasattr(self.inputs, "shape") and hasattr(self.inputs, "__getitem__"):
+            if type(self.inputs).__module__.startswith("torch"):
+                import torch
+
+                return self.inputs[torch.as_tensor(positions)]
+            return self.inputs[positions]
+        return [self.get_input(int(r)) for r in rows]
+
+    def iter_batches(self, batch_size: int) -> Iterator[tuple[NDArray[np.int64], Any]]:
+        """``(rows, inputs)`` in order, ``batch_size`` samples at a time."""
+        if batch_size < 1:
+            raise InputError(f"batch_size must be >= 1; got {batch_size}")
+        for start in range(0, len(self), batch_size):
+            rows = np.arange(start, min(start + batch_size, len(self)), dtype=np.int64)
+            yield rows, self.input_batch(rows)
+
+    # ------------------------------------------------------------------ identity
+    @property
+    def fingerprint(self) -> str:
+        """A stable hash of labels, attributes, weights and input identity (for caching)."""
+        if self._fingerprint is None:
+            h = hashlib.sha256()
+            h.update(b"fairquant-split-v1")
+            h.update(str(self.labels.shape).encode())
+            h.update(np.ascontiguousarray(self.labels).tobytes())
+            for key in sorted(self.attributes):
+                h.update(key.encode() + b"\0")
+                h.update("\0".join(str(v) for v in self.attributes[key].tolist()).encode())
+            if self.weights is not None:
+                h.update(self.weights.tobytes())
+            if self._input_id is not None:
+                h.update(self._input_id.encode())
+                h.update(self.index.tobytes())
+            else:
+                h.update(_digest_inputs(self.inputs, self.index).encode())
+            if self.transform is not None:
+                t = self.transform
+                h.update(getattr(t, "__qualname__", type(t).__qualname__).encode())
+                h.update(repr(getattr(t, "fingerprint", "")).encode())
+            self._fingerprint = h.hexdigest()[:32]
+        return self._fingerprint
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready description: size, task kind, group counts per attribute, dropped groups."""
+        return {
+            "name": self.name,
+            "n": len(self),
+            "task": self.task_kind,
+            "n_classes": self.n_classes,
+            "fingerprint": self.fingerprint,
+            "groups": {
+                key: dict(zip(self.groups(key).names, self.groups(key).counts().tolist(), strict=True))
+                for key in self.attributes
+            },
+            "dropped": [d.to_dict() for d in self.dropped],
+        }
+
