@@ -18,7 +18,9 @@ from .errors import InputError
 
 MSG_NOT_ARRAY = "{name} must be array-like (numpy, torch tensor, list); got {kind}"
 MSG_EMPTY = "{name} is empty: pass at least one sample"
-MSG_LENGTH = "{name} has {got} samples but {ref_name} has {want}: they must be aligned sample by sample"
+MSG_LENGTH = (
+    "{name} has {got} samples but {ref_name} has {want}: they must be aligned sample by sample"
+)
 MSG_NONFINITE = "{name} contains {count} NaN or infinite values (first at index {first}); drop or fix those samples"
 MSG_NOT_LABELS = (
     "{name} must hold integer class labels, but holds non-integer values such as {example!r}; "
@@ -55,7 +57,9 @@ def check_length(arr: NDArray[Any], n: int, *, name: str, ref_name: str) -> None
         raise InputError(MSG_LENGTH.format(name=name, got=len(arr), ref_name=ref_name, want=n))
 
 
-def as_labels(x: Any, *, name: str, n: int | None = None, ref_name: str = "y_true") -> NDArray[np.int64]:
+def as_labels(
+    x: Any, *, name: str, n: int | None = None, ref_name: str = "y_true"
+) -> NDArray[np.int64]:
     """Integer labels: (n,) class ids or (n, L) multi-label indicators."""
     arr = as_array(x, name=name)
     if arr.size == 0:
@@ -75,7 +79,9 @@ def as_labels(x: Any, *, name: str, n: int | None = None, ref_name: str = "y_tru
     raise InputError(MSG_NOT_LABELS.format(name=name, example=arr.flat[0]))
 
 
-def as_probabilities(x: Any, *, name: str, n: int | None = None, ref_name: str = "y_true") -> NDArray[np.float64]:
+def as_probabilities(
+    x: Any, *, name: str, n: int | None = None, ref_name: str = "y_true"
+) -> NDArray[np.float64]:
     """Probabilities in [0, 1]; NaN or inf is an error that says where."""
     arr = np.asarray(as_array(x, name=name), dtype=np.float64)
     if arr.size == 0:
@@ -92,7 +98,9 @@ def as_probabilities(x: Any, *, name: str, n: int | None = None, ref_name: str =
     return arr
 
 
-def as_finite(x: Any, *, name: str, n: int | None = None, ref_name: str = "y_true") -> NDArray[np.float64]:
+def as_finite(
+    x: Any, *, name: str, n: int | None = None, ref_name: str = "y_true"
+) -> NDArray[np.float64]:
     """A float array with no NaN or inf (scores, logits, similarities)."""
     arr = np.asarray(as_array(x, name=name), dtype=np.float64)
     if arr.size == 0:

@@ -40,12 +40,16 @@ class Predictions:
     def positive_prob(self) -> NDArray[np.float64]:
         """P(class 1) per sample, for binary tasks."""
         if self.kind != "binary" or self.probs is None:
-            raise ValueError(f"positive_prob needs binary predictions with probabilities; these are {self.kind}")
+            raise ValueError(
+                f"positive_prob needs binary predictions with probabilities; these are {self.kind}"
+            )
         return self.probs[:, 1] if self.probs.ndim == 2 else self.probs
 
     @property
     def confidence(self) -> NDArray[np.float64]:
         """Probability of the predicted class (top-label confidence)."""
         if self.probs is None or self.pred is None or self.probs.ndim != 2 or self.pred.ndim != 1:
-            raise ValueError(f"confidence needs single-label predictions with probabilities; these are {self.kind}")
+            raise ValueError(
+                f"confidence needs single-label predictions with probabilities; these are {self.kind}"
+            )
         return self.probs[np.arange(len(self.pred)), self.pred]

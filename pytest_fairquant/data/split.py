@@ -24,13 +24,23 @@ from ..errors import InputError
 
 INTERSECTION = "×"
 
-MSG_NO_ATTRIBUTES = "a DemographicSplit needs at least one sensitive attribute; pass attributes={'gender': [...]}"
+MSG_NO_ATTRIBUTES = (
+    "a DemographicSplit needs at least one sensitive attribute; pass attributes={'gender': [...]}"
+)
 MSG_UNKNOWN_ATTRIBUTE = "attribute {name!r} is not in this split; it has {known}"
-MSG_ATTRIBUTE_SHAPE = "attribute {name!r} must be one value per sample (shape ({n},)); got shape {shape}"
+MSG_ATTRIBUTE_SHAPE = (
+    "attribute {name!r} must be one value per sample (shape ({n},)); got shape {shape}"
+)
 MSG_MISSING_VALUES = "attribute {name!r} has {count} missing values (None/NaN), first at sample {first}; drop those samples or give them a group such as 'unknown'"
-MSG_INPUTS_LENGTH = "inputs has {got} items but labels has {want}: inputs must be aligned with labels"
-MSG_NO_INPUTS = "this split has no inputs; pass inputs= (a tensor, an array, a sequence of paths, or a dataset)"
-MSG_SUBSAMPLE_SIZE = "subsample size must be a positive int (samples) or a float in (0, 1] (fraction); got {size!r}"
+MSG_INPUTS_LENGTH = (
+    "inputs has {got} items but labels has {want}: inputs must be aligned with labels"
+)
+MSG_NO_INPUTS = (
+    "this split has no inputs; pass inputs= (a tensor, an array, a sequence of paths, or a dataset)"
+)
+MSG_SUBSAMPLE_SIZE = (
+    "subsample size must be a positive int (samples) or a float in (0, 1] (fraction); got {size!r}"
+)
 MSG_EMPTY_AFTER_FILTER = "no group of {attribute!r} meets the minimum support ({rule}); every sample was dropped: {dropped}"
 MSG_WEIGHTS = "weights must be finite and non-negative, one per sample"
 
@@ -81,7 +91,9 @@ def _attribute_values(values: Any, name: str, n: int) -> NDArray[Any]:
         missing = np.isnan(arr)
         if missing.any():
             raise InputError(
-                MSG_MISSING_VALUES.format(name=name, count=int(missing.sum()), first=int(np.flatnonzero(missing)[0]))
+                MSG_MISSING_VALUES.format(
+                    name=name, count=int(missing.sum()), first=int(np.flatnonzero(missing)[0])
+                )
             )
         if np.all(arr == np.round(arr)):
             arr = arr.astype(np.int64)
@@ -89,7 +101,9 @@ def _attribute_values(values: Any, name: str, n: int) -> NDArray[Any]:
         missing = np.array([v is None or (isinstance(v, float) and v != v) for v in arr])
         if missing.any():
             raise InputError(
-                MSG_MISSING_VALUES.format(name=name, count=int(missing.sum()), first=int(np.flatnonzero(missing)[0]))
+                MSG_MISSING_VALUES.format(
+                    name=name, count=int(missing.sum()), first=int(np.flatnonzero(missing)[0])
+                )
             )
     arr = arr.copy()
     arr.setflags(write=False)
@@ -126,7 +140,9 @@ def _digest_inputs(inputs: Any, index: NDArray[np.int64]) -> str:
         return h.hexdigest()
     if isinstance(inputs, (list, tuple)):
         for item in inputs:
-            h.update(repr(item).encode() if not isinstance(item, (str, bytes)) else str(item).encode())
+            h.update(
+                repr(item).encode() if not isinstance(item, (str, bytes)) else str(item).encode()
+            )
             h.update(b"\0")
         return h.hexdigest()
     ident = getattr(inputs, "fingerprint", None)
@@ -171,7 +187,9 @@ class DemographicSplit:
         attrs = {str(k): _attribute_values(v, str(k), n) for k, v in attributes.items()}
         for key in attrs:
             if INTERSECTION in key:
-                raise InputError(f"attribute names may not contain {INTERSECTION!r}; rename {key!r}")
+                raise InputError(
+                    f"attribute names may not contain {INTERSECTION!r}; rename {key!r}"
+                )
         w = None
         if weights is not None:
             w = np.asarray(as_array(weights, name="weights"), dtype=np.float64)
@@ -179,8 +197,15 @@ class DemographicSplit:
             if not np.all(np.isfinite(w)) or (w < 0).any():
                 raise InputError(MSG_WEIGHTS)
             w.setflags(write=False)
-        index = np.arange(n, dtype=np.int64) if _index is None else np.asarray(_index, dtype=np.int64)
-        if inputs is not None and _index is None and hasattr(inputs, "__len__") and len(inputs) != n:
+        index = (
+            np.arange(n, dtype=np.int64) if _index is None else np.asarray(_index, dtype=np.int64)
+        )
+        if (
+            inputs is not None
+            and _index is None
+            and hasattr(inputs, "__len__")
+            and len(inputs) != n
+        ):
             raise InputError(MSG_INPUTS_LENGTH.format(got=len(inputs), want=n))
         y = y.copy()
         y.setflags(write=False)
@@ -207,9 +232,15 @@ class DemographicSplit:
         parts = []
         for key in self.attributes:
             g = self.groups(key)
-            counts = ", ".join(f"{nm}={c}" for nm, c in zip(g.names, g.counts().tolist(), strict=True))
+            counts = ", ".join(
+                f"{nm}={c}" for nm, c in zip(g.names, g.counts().tolist(), strict=True)
+            )
             parts.append(f"{key}: {counts}")
-        return f"DemographicSplit({self.name!r}, n={len(self)}, {self.task_kind}; " + "; ".join(parts) + ")"
+        return (
+            f"DemographicSplit({self.name!r}, n={len(self)}, {self.task_kind}; "
+            + "; ".join(parts)
+            + ")"
+        )
 
     @property
     def task_kind(self) -> str:
@@ -232,10 +263,14 @@ class DemographicSplit:
         return tuple(self.attributes)
 
     def _parse_attribute(self, attribute: str | Sequence[str]) -> tuple[str, ...]:
-        parts = tuple(attribute.split(INTERSECTION)) if isinstance(attribute, str) else tuple(attribute)
+        parts = (
+            tuple(attribute.split(INTERSECTION)) if isinstance(attribute, str) else tuple(attribute)
+        )
         for part in parts:
             if part not in self.attributes:
-                raise InputError(MSG_UNKNOWN_ATTRIBUTE.format(name=part, known=sorted(self.attributes)))
+                raise InputError(
+                    MSG_UNKNOWN_ATTRIBUTE.format(name=part, known=sorted(self.attributes))
+                )
         return parts
 
     def groups(self, attribute: str | Sequence[str]) -> GroupIndex:
@@ -246,7 +281,12 @@ class DemographicSplit:
             codes, names = _group_codes(self.attributes[parts[0]])
             return GroupIndex(name, codes, names)
         joined = np.asarray(
-            [INTERSECTION.join(vals) for vals in zip(*(np.asarray(self.attributes[p]).astype(str) for p in parts), strict=True)],
+            [
+                INTERSECTION.join(vals)
+                for vals in zip(
+                    *(np.asarray(self.attributes[p]).astype(str) for p in parts), strict=True
+                )
+            ],
             dtype=object,
         )
         codes, names = _group_codes(joined)
@@ -260,7 +300,9 @@ class DemographicSplit:
     def with_intersection(self, *attributes: str) -> DemographicSplit:
         """A split with the intersection of ``attributes`` added as an attribute of its own."""
         g = self.groups(attributes)
-        return self._replace(extra_attributes={g.attribute: np.asarray(g.names, dtype=object)[g.codes]})
+        return self._replace(
+            extra_attributes={g.attribute: np.asarray(g.names, dtype=object)[g.codes]}
+        )
 
     # ------------------------------------------------------------------ subsets
     def _replace(
@@ -313,13 +355,19 @@ class DemographicSplit:
             arr = np.flatnonzero(arr)
         return self._replace(rows=np.asarray(arr, dtype=np.int64))
 
-    def _support(self, g: GroupIndex, positive_label: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    def _support(
+        self, g: GroupIndex, positive_label: int
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """Per-group positives and negatives (for multiclass and multi-label: the smallest class)."""
         k = g.n_groups
         y = self.labels
         if y.ndim == 2:
-            pos = np.stack([np.bincount(g.codes, weights=y[:, j], minlength=k) for j in range(y.shape[1])])
-            neg = np.stack([np.bincount(g.codes, weights=1 - y[:, j], minlength=k) for j in range(y.shape[1])])
+            pos = np.stack(
+                [np.bincount(g.codes, weights=y[:, j], minlength=k) for j in range(y.shape[1])]
+            )
+            neg = np.stack(
+                [np.bincount(g.codes, weights=1 - y[:, j], minlength=k) for j in range(y.shape[1])]
+            )
             return pos.min(0).astype(np.int64), neg.min(0).astype(np.int64)
         if self.task_kind == "binary":
             is_pos = (y == positive_label).astype(np.float64)
@@ -362,13 +410,24 @@ class DemographicSplit:
             if reasons:
                 keep_group[i] = False
                 dropped.append(
-                    DroppedGroup(g.attribute, name, int(counts[i]), int(pos[i]), int(neg[i]), "; ".join(reasons))
+                    DroppedGroup(
+                        g.attribute,
+                        name,
+                        int(counts[i]),
+                        int(pos[i]),
+                        int(neg[i]),
+                        "; ".join(reasons),
+                    )
                 )
         if not keep_group.any():
-            rule = f"min_size={min_size}, min_positives={min_positives}, min_negatives={min_negatives}"
+            rule = (
+                f"min_size={min_size}, min_positives={min_positives}, min_negatives={min_negatives}"
+            )
             raise InputError(
                 MSG_EMPTY_AFTER_FILTER.format(
-                    attribute=g.attribute, rule=rule, dropped="; ".join(f"{d.group}: {d.reason}" for d in dropped)
+                    attribute=g.attribute,
+                    rule=rule,
+                    dropped="; ".join(f"{d.group}: {d.reason}" for d in dropped),
                 )
             )
         rows = np.flatnonzero(keep_group[g.codes])
@@ -399,9 +458,13 @@ class DemographicSplit:
             target = min(size, n)
         if target >= n:
             return self
-        label_key = self.labels if self.labels.ndim == 1 else self.labels @ (1 << np.arange(self.labels.shape[1]))
+        label_key = (
+            self.labels
+            if self.labels.ndim == 1
+            else self.labels @ (1 << np.arange(self.labels.shape[1]))
+        )
         strata_parts = [np.unique(label_key, return_inverse=True)[1]]
-        for attr in ([stratify] if stratify is not None else list(self.attributes)):
+        for attr in [stratify] if stratify is not None else list(self.attributes):
             strata_parts.append(self.groups(attr).codes)
         key = np.zeros(n, dtype=np.int64)
         for part in strata_parts:
@@ -438,7 +501,11 @@ class DemographicSplit:
         if self.inputs is None:
             raise InputError(MSG_NO_INPUTS)
         positions = self.index[rows]
-        if self.transform is None and hasattr(self.inputs, "shape") and hasattr(self.inputs, "__getitem__"):
+        if (
+            self.transform is None
+            and hasattr(self.inputs, "shape")
+            and hasattr(self.inputs, "__getitem__")
+        ):
             if type(self.inputs).__module__.startswith("torch"):
                 import torch
 
@@ -489,9 +556,10 @@ class DemographicSplit:
             "n_classes": self.n_classes,
             "fingerprint": self.fingerprint,
             "groups": {
-                key: dict(zip(self.groups(key).names, self.groups(key).counts().tolist(), strict=True))
+                key: dict(
+                    zip(self.groups(key).names, self.groups(key).counts().tolist(), strict=True)
+                )
                 for key in self.attributes
             },
             "dropped": [d.to_dict() for d in self.dropped],
         }
-

@@ -44,6 +44,8 @@ class Task(Protocol):
         """Prepare for one model (once) and return ``forward(batch) -> scores`` for device-resident batches."""
         ...
 
-    def finalize(self, scores: NDArray[np.float32]) -> tuple[NDArray[np.int64] | None, NDArray[np.float64] | None]:
+    def finalize(
+        self, scores: NDArray[np.float32]
+    ) -> tuple[NDArray[np.int64] | None, NDArray[np.float64] | None]:
         """``(pred, probs)`` from all scores; ``(None, None)`` where labels make no sense (embeddings)."""
         ...
