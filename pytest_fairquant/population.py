@@ -1,0 +1,361 @@
+"""Paper 000-style tables: paired t-tests of dense vs compressed over a population of matched units.
+
+Paper 000 measures each fairness number (FACET min/max recall disparity, FairFace MinSkew/MaxSkew)
+for several CLIP models before and after each quantization method, and tests, per method ×
+attribute × metric, whether the mean changed: a paired t-test over the models (Tables 1 and 2).
+The same test serves matched units inside one model (classes, queries). This module takes flat
+:class:`Measurement` records, pairs each compressed value with the baseline's on the same unit,
+runs the tests, corrects across every test of the table (Holm or Benjamini-Hochberg; paper 000
+reports uncorrected p-values and notes its few significant cells would not survive correction),
+and returns a :class:`PopulationTable` with ``to_dict()`` and a plain-text ``render()``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from .errors import InputError
+from .undefined import Undefined
+
+Correction = Literal["holm", "bh", "none"]
+
+MSG_NO_BASELINE = (
+    "no measurement has method {baseline!r}: the table pairs every method with the baseline"
+)
+MSG_NO_COMPRESSED = (
+    "every measurement is of the baseline {baseline!r}: add measurements of compressed models"
+)
+MSG_CORRECTION = "correction must be 'holm', 'bh' or 'none'; got {value!r}"
+MSG_DUPLICATE = "two measurements for unit {unit!r}, method {method!r}, attribute {attribute!r}, metric {metric!r}"
+MSG_LEVEL = "{name} must be in (0, 1); got {value!r}"
+
+CORRECTION_NAMES: Mapping[str, str] = {
+    "holm": "Holm (step-down Bonferroni)",
+    "bh": "Benjamini-Hochberg (false discovery rate)",
+    "none": "none (uncorrected, as paper 000 reports)",
+}
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One fairness number of one model (``method`` "dense" or a method id) on one unit.
+
+    ``unit`` is what the test pairs on: a model name for a population of models, or a class or
+    query name for matched units inside one model.
+    """
+
+    unit: str
+    method: str
+    attribute: str
+    metric: str
+    value: float
+
+
+@dataclass(frozen=True)
+class PopulationCell:
+    """The paired t-test of one method × attribute × metric: compressed − baseline over units."""
+
+    method: str
+    attribute: str
+    metric: str
+    n_units: int
+    mean_baseline: float
+    mean_compressed: float
+    mean_difference: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    p_adjusted: float
+    significant: bool
+    survives_correction: bool
+    units_dropped: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "attribute": self.attribute,
+            "metric": self.metric,
+            "n_units": self.n_units,
+            "mean_baseline": _json(self.mean_baseline),
+            "mean_compressed": _json(self.mean_compressed),
+            "mean_difference": _json(self.mean_difference),
+            "ci": [_json(self.ci_low), _json(self.ci_high)],
+            "p_value": _json(self.p_value),
+            "p_adjusted": _json(self.p_adjusted),
+            "significant": self.significant,
+            "survives_correction": self.survives_correction,
+            "units_dropped": list(self.units_dropped),
+            **(
+                {"undefined": self.p_value.to_dict()} if isinstance(self.p_value, Undefined) else {}
+            ),
+        }
+
+
+def _json(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
+
+
+@dataclass(frozen=True)
+class PopulationTable:
+    """Every cell of a paper 000-style table, with the test and correction that produced it."""
+
+    cells: tuple[PopulationCell, ...]
+    baseline: str
+    correction: Correction
+    alpha: float
+    confidence: float
+    title: str = ""
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(c.method for c in self.cells))
+
+    @property
+    def attributes(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(c.attribute for c in self.cells))
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(c.metric for c in self.cells))
+
+    def cell(self, method: str, attribute: str, metric: str) -> PopulationCell:
+        for c in self.cells:
+            if (c.method, c.attribute, c.metric) == (method, attribute, metric):
+                return c
+        raise KeyError((method, attribute, metric))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "test": "paired t-test (scipy.stats.ttest_rel), two-sided; difference = compressed - baseline",
+            "baseline": self.baseline,
+            "correction": self.correction,
+            "correction_name": CORRECTION_NAMES[self.correction],
+            "n_tests": len(self.cells),
+            "alpha": self.alpha,
+            "confidence": self.confidence,
+            "n_significant": sum(c.significant for c in self.cells),
+            "n_surviving_correction": sum(c.survives_correction for c in self.cells),
+            "cells": [c.to_dict() for c in self.cells],
+        }
+
+    def render(self) -> str:
+        """A plain-text table in paper 000's layout: per method × attribute, p and CI per metric."""
+        pct = f"{self.confidence * 100:g}% CI"
+        method_w = max(len("method"), *(len(m) for m in self.methods))
+        attr_w = max(len("attribute"), *(len(a) for a in self.attributes))
+        cell_w = 22
+        head1 = f"{'method':<{method_w}}  {'attribute':<{attr_w}}  " + "  ".join(
+            f"{m:^{cell_w}}" for m in self.metrics
+        )
+        head2 = f"{'':<{method_w}}  {'':<{attr_w}}  " + "  ".join(
+            f"{'p':<7}{pct:<{cell_w - 7}}" for _ in self.metrics
+        )
+        lines = [self.title] if self.title else []
+        lines += [head1, head2, "-" * len(head1)]
+        for method in self.methods:
+            for i, attribute in enumerate(self.attributes):
+                row = f"{method if i == 0 else '':<{method_w}}  {attribute:<{attr_w}}  "
+                row += "  ".join(
+                    self._render_cell(method, attribute, metric, cell_w) for metric in self.metrics
+                )
+                lines.append(row.rstrip())
+        n_sig = sum(c.significant for c in self.cells)
+        n_kept = sum(c.survives_correction for c in self.cells)
+        n_units = sorted({c.n_units for c in self.cells})
+        lines.append(
+            f"paired t-test over {'/'.join(map(str, n_units))} units, difference = compressed - {self.baseline}; "
+            f"* p < {self.alpha:g} uncorrected ({n_sig} of {len(self.cells)}); "
+            f"+ survives {CORRECTION_NAMES[self.correction]} across all {len(self.cells)} tests ({n_kept})"
+        )
+        return "\n".join(lines)
+
+    def _render_cell(self, method: str, attribute: str, metric: str, width: int) -> str:
+        try:
+            c = self.cell(method, attribute, metric)
+        except KeyError:
+            return f"{'-':<{width}}"
+        if math.isnan(c.p_value):
+            reason = c.p_value.reason if isinstance(c.p_value, Undefined) else "nan"
+            return f"{'n/a (' + reason + ')':<{width}}"
+        mark = ("*" if c.significant else "") + ("+" if c.survives_correction else "")
+        text = f"{_short(c.p_value)}{mark:<2} {_short(c.ci_low)}, {_short(c.ci_high)}"
+        return f"{text:<{width}}"
+
+
+def _short(x: float) -> str:
+    """Paper-style numbers: two or three decimals, no leading zero (.862, -.01)."""
+    text = f"{x:.3f}" if abs(x) < 1 else f"{x:.2f}"
+    return text.replace("0.", ".", 1) if text.startswith(("0.", "-0.")) else text
+
+
+def _check_level(name: str, value: float) -> None:
+    if not 0.0 < value < 1.0:
+        raise InputError(MSG_LEVEL.format(name=name, value=value))
+
+
+def population_table(
+    measurements: Iterable[Measurement],
+    *,
+    baseline: str = "dense",
+    correction: Correction = "holm",
+    alpha: float = 0.05,
+    confidence: float = 0.95,
+    title: str = "",
+) -> PopulationTable:
+    """Paired t-tests of every method against ``baseline`` per attribute × metric, corrected together.
+
+    Units where either value is NaN (an undefined metric) are dropped from that test and listed;
+    a test left with fewer than two units is undefined (``too_few_samples``), never significant.
+    """
+    if correction not in CORRECTION_NAMES:
+        raise InputError(MSG_CORRECTION.format(value=correction))
+    _check_level("alpha", alpha)
+    _check_level("confidence", confidence)
+    table: dict[tuple[str, str, str], dict[str, float]] = {}
+    for m in measurements:
+        key = (m.method, m.attribute, m.metric)
+        values = table.setdefault(key, {})
+        if m.unit in values:
+            raise InputError(
+                MSG_DUPLICATE.format(
+                    unit=m.unit, method=m.method, attribute=m.attribute, metric=m.metric
+                )
+            )
+        values[m.unit] = float(m.value)
+    if not any(k[0] == baseline for k in table):
+        raise InputError(MSG_NO_BASELINE.format(baseline=baseline))
+    keys = [k for k in table if k[0] != baseline]
+    if not keys:
+        raise InputError(MSG_NO_COMPRESSED.format(baseline=baseline))
+
+    raw: list[dict[str, Any]] = []
+    for method, attribute, metric in keys:
+        base = table.get((baseline, attribute, metric), {})
+        comp = table[(method, attribute, metric)]
+        units = [u for u in comp if u in base]
+        kept = [u for u in units if not (math.isnan(base[u]) or math.isnan(comp[u]))]
+        dropped = tuple(sorted(set(comp) ^ set(base) | (set(units) - set(kept))))
+        b = np.array([base[u] for u in kept], dtype=np.float64)
+        c = np.array([comp[u] for u in kept], dtype=np.float64)
+        raw.append(
+            {
+                "method": method,
+                "attribute": attribute,
+                "metric": metric,
+                "n_units": len(kept),
+                "mean_baseline": float(b.mean()) if len(kept) else math.nan,
+                "mean_compressed": float(c.mean()) if len(kept) else math.nan,
+                "test": _paired_ttest(b, c, confidence),
+                "units_dropped": dropped,
+            }
+        )
+    p_values = np.array([r["test"].p_value for r in raw], dtype=np.float64)
+    adjusted = _adjust(p_values, correction)
+    cells = []
+    for r, p_adj in zip(raw, adjusted, strict=True):
+        test = r.pop("test")
+        p = test.p_value
+        cells.append(
+            PopulationCell(
+                **r,
+                mean_difference=test.mean_difference,
+                ci_low=test.ci_low,
+                ci_high=test.ci_high,
+                p_value=p,
+                p_adjusted=p if math.isnan(p) else float(p_adj),
+                significant=bool(p < alpha),
+                survives_correction=bool(p_adj < alpha),
+            )
+        )
+    return PopulationTable(tuple(cells), baseline, correction, alpha, confidence, title)
+
+
+@dataclass(frozen=True)
+class _TTest:
+    p_value: float
+    mean_difference: float
+    ci_low: float
+    ci_high: float
+
+
+def _paired_ttest(base: np.ndarray, compressed: np.ndarray, confidence: float) -> _TTest:
+    """Two-sided paired t-test of compressed - base, with the t interval of the mean difference."""
+    from scipy import stats
+
+    if len(base) < 2:
+        detail = f"{len(base)} paired unit(s); a paired t-test needs at least 2"
+        nan = Undefined("too_few_samples", detail)
+        return _TTest(nan, float(np.mean(compressed - base)) if len(base) else nan, nan, nan)
+    res = stats.ttest_rel(compressed, base)
+    ci = res.confidence_interval(confidence)
+    return _TTest(
+        float(res.pvalue), float(np.mean(compressed - base)), float(ci.low), float(ci.high)
+    )
+
+
+def _adjust(p_values: np.ndarray, correction: str) -> np.ndarray:
+    """Adjusted p-values over the defined tests (Holm step-down or BH step-up); undefined stay NaN."""
+    out = np.full_like(p_values, np.nan)
+    defined = ~np.isnan(p_values)
+    p = p_values[defined]
+    m = len(p)
+    if m == 0 or correction == "none":
+        out[defined] = p
+        return out
+    order = np.argsort(p, kind="stable")
+    ranked = p[order]
+    if correction == "holm":
+        adj = np.maximum.accumulate((m - np.arange(m)) * ranked)
+    else:
+        adj = np.minimum.accumulate((m / np.arange(m, 0, -1)) * ranked[::-1])[::-1]
+    result = np.empty(m)
+    result[order] = np.minimum(adj, 1.0)
+    out[defined] = result
+    return out
+
+
+# ---------------------------------------------------------------------------- record builders
+
+
+def disparity_measurements(unit: str, method: str, results: Sequence[Any]) -> list[Measurement]:
+    """Min and max recall disparity per comparison (from :func:`~pytest_fairquant.tasks.zeroshot.recall_disparities`)."""
+    out = []
+    for r in results:
+        out.append(Measurement(unit, method, r.comparison.name, "min_disparity", r.min_disparity))
+        out.append(Measurement(unit, method, r.comparison.name, "max_disparity", r.max_disparity))
+    return out
+
+
+def skew_measurements(unit: str, method: str, skews: Mapping[str, Any]) -> list[Measurement]:
+    """MinSkew@k and MaxSkew@k per attribute (from :func:`~pytest_fairquant.tasks.retrieval.retrieval_skew`)."""
+    out = []
+    for attribute, s in skews.items():
+        out.append(Measurement(unit, method, attribute, "min_skew", s.min_skew))
+        out.append(Measurement(unit, method, attribute, "max_skew", s.max_skew))
+    return out
+
+
+def per_query_skew_measurements(method: str, skews: Mapping[str, Any]) -> list[Measurement]:
+    """Per-query MinSkew/MaxSkew with the query as the unit: the matched-units test inside one model."""
+    out = []
+    for attribute, s in skews.items():
+        names = s.queries or tuple(f"query {i}" for i in range(len(s.per_query_max)))
+        for name, lo, hi in zip(names, s.per_query_min, s.per_query_max, strict=True):
+            out.append(Measurement(name, method, attribute, "min_skew", float(lo)))
+            out.append(Measurement(name, method, attribute, "max_skew", float(hi)))
+    return out
+
+
+def per_class_disparity_measurements(method: str, results: Sequence[Any]) -> list[Measurement]:
+    """Per-class recall disparity with the class as the unit: the matched-units test inside one model."""
+    return [
+        Measurement(cls, method, r.comparison.name, "disparity", value)
+        for r in results
+        for cls, value in r.per_class.items()
+    ]
