@@ -1,0 +1,100 @@
+"""The vectorised core: per-group confusion tables from one ``bincount``, and rates on them.
+
+Shared with :mod:`pytest_fairquant.stats`, which passes a resample index matrix and gets a
+leading resample axis back, so a bootstrap is one ``bincount`` rather than a loop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+#: Bound on the keys held in memory at once when resampling (about 128 MB of int64).
+_MAX_KEYS_PER_CHUNK = 1 << 24
+
+
+def confusion_tables(
+    y_true: NDArray[np.integer[Any]],
+    y_pred: NDArray[np.integer[Any]],
+    codes: NDArray[np.integer[Any]],
+    n_groups: int,
+    n_classes: int,
+    *,
+    weights: NDArray[np.floating[Any]] | None = None,
+    resamples: NDArray[np.integer[Any]] | None = None,
+) -> NDArray[Any]:
+    """Per-group confusion counts, rows the true class and columns the predicted one.
+
+    ``y_true``/``y_pred`` are validated (n,) class ids, or (n, L) 0/1 indicators of a
+    multi-label task (then ``n_classes`` is 2 and a label axis comes before the group axis).
+    ``resamples`` is an optional (R, n) matrix of sample indices giving a leading R axis.
+    Shape: ``([R,] [L,] G, C, C)``; int64 counts, or float64 sums of ``weights``.
+    """
+    codes = np.asarray(codes, dtype=np.int64)
+    cell = (y_true.astype(np.int64) * n_classes + y_pred) + (
+        codes[:, None] if y_true.ndim == 2 else codes
+    ) * (n_classes * n_classes)
+    shape: tuple[int, ...] = (n_groups, n_classes, n_classes)
+    if y_true.ndim == 2:
+        n_labels = y_true.shape[1]
+        cell = cell + np.arange(n_labels) * (n_groups * n_classes * n_classes)
+        shape = (n_labels, *shape)
+    size = int(np.prod(shape))
+    if resamples is None:
+        counts = np.bincount(cell.ravel(), weights=_spread(weights, cell), minlength=size)
+        return counts.reshape(shape)
+    resamples = np.asarray(resamples, dtype=np.int64)
+    n_resamples = resamples.shape[0]
+    per_row = max(1, resamples.shape[1] * (cell.size // max(1, len(cell))))
+    chunk = max(1, _MAX_KEYS_PER_CHUNK // per_row)
+    parts = []
+    for start in range(0, n_resamples, chunk):
+        rows = resamples[start : start + chunk]
+        keys = cell[rows] + (np.arange(len(rows)) * size).reshape((-1,) + (1,) * (cell.ndim))
+        w = None if weights is None else _spread(weights[rows], keys)
+        parts.append(np.bincount(keys.ravel(), weights=w, minlength=len(rows) * size))
+    return np.concatenate(parts).reshape((n_resamples, *shape))
+
+
+def _spread(weights: NDArray[Any] | None, cell: NDArray[np.int64]) -> NDArray[np.float64] | None:
+    """Weights broadcast over the label axis of a multi-label key array, flattened."""
+    if weights is None:
+        return None
+    w = np.asarray(weights, dtype=np.float64)
+    return np.broadcast_to(w.reshape(w.shape + (1,) * (cell.ndim - w.ndim)), cell.shape).ravel()
+
+
+def one_vs_rest(table: NDArray[Any]) -> dict[str, NDArray[Any]]:
+    """TP, FP, FN, TN per class (one-vs-rest) from ``(..., C, C)`` tables: ``(..., C)`` each."""
+    tp = np.diagonal(table, axis1=-2, axis2=-1)
+    actual = table.sum(axis=-1)
+    predicted = table.sum(axis=-2)
+    total = actual.sum(axis=-1, keepdims=True)
+    return {
+        "tp": tp,
+        "fp": predicted - tp,
+        "fn": actual - tp,
+        "tn": total - actual - predicted + tp,
+    }
+
+
+def rates(table: NDArray[Any]) -> dict[str, NDArray[np.float64]]:
+    """Rates of ``(..., G, C, C)`` tables: ``accuracy (..., G)``, the others ``(..., G, C)``.
+
+    One-vs-rest per class (binary: take ``[..., 1]`` for the positive class). A zero
+    denominator gives NaN here; the public functions turn it into ``Undefined`` with a reason.
+    """
+    c = one_vs_rest(table)
+    tp, fp, fn, tn = c["tp"], c["fp"], c["fn"], c["tn"]
+    total = table.sum(axis=(-2, -1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {
+            "accuracy": np.divide(tp.sum(axis=-1), total, dtype=np.float64),
+            "tpr": np.divide(tp, tp + fn, dtype=np.float64),
+            "fpr": np.divide(fp, fp + tn, dtype=np.float64),
+            "fnr": np.divide(fn, fn + tp, dtype=np.float64),
+            "ppv": np.divide(tp, tp + fp, dtype=np.float64),
+            "selection_rate": np.divide(tp + fp, total[..., None], dtype=np.float64),
+        }

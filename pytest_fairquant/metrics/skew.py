@@ -1,0 +1,115 @@
+"""Retrieval skew (Geyik et al.; paper 000's FairFace protocol): Skew, MaxSkew and MinSkew at k.
+
+For each query the items are ranked by score and exactly k are kept (ties at the k-th score are
+broken by item index, stable), then Skew_a@k = ln(P_topk(a) / P_desired(a)) per attribute value.
+The per-query values are kept because the statistics layer pairs queries across models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .._arrays import as_finite
+from ..errors import InputError
+from ._inputs import encode_groups
+
+MSG_K = "k must be an int in 1..{n_items} (the number of items); got {got!r}"
+MSG_TARGET = "target must be 'equal' (1/#values) or 'prior' (the values' shares among all items); got {got!r}"
+MSG_SCORES = "scores must be a (queries, items) matrix of similarities; got shape {shape}"
+
+Target = Literal["equal", "prior"]
+
+
+@dataclass(frozen=True, eq=False)
+class SkewDetails:
+    """MaxSkew@k / MinSkew@k (means over queries) with everything behind them.
+
+    ``skew[q, a]`` is Skew_a@k of query q for attribute value ``values[a]``; a value absent
+    from a query's top k counts as 1/k (``n_substituted`` such cells, said in ``notes``).
+    """
+
+    max_skew: float
+    min_skew: float
+    per_query_max: NDArray[np.float64]
+    per_query_min: NDArray[np.float64]
+    skew: NDArray[np.float64]
+    values: tuple[str, ...]
+    desired: NDArray[np.float64]
+    k: int
+    target: str
+    n_substituted: int
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        if not self.n_substituted:
+            return ()
+        return (
+            f"{self.n_substituted} (query, value) cells had no item in the top {self.k}; "
+            f"their share 0 was replaced by 1/k = {1 / self.k:.6g}",
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "max_skew": self.max_skew,
+            "min_skew": self.min_skew,
+            "per_query_max": self.per_query_max.tolist(),
+            "per_query_min": self.per_query_min.tolist(),
+            "values": list(self.values),
+            "desired": self.desired.tolist(),
+            "k": self.k,
+            "target": self.target,
+            "n_substituted": self.n_substituted,
+            "notes": list(self.notes),
+        }
+
+
+def skew_details(
+    scores: Any, *, sensitive_features: Any, k: int, target: Target = "equal"
+) -> SkewDetails:
+    """Skew of every attribute value for every query; ``scores`` is (queries, items) or (items,)."""
+    sims = as_finite(scores, name="scores")
+    sims = sims[None, :] if sims.ndim == 1 else sims
+    if sims.ndim != 2:
+        raise InputError(MSG_SCORES.format(shape=sims.shape))
+    n_queries, n_items = sims.shape
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= n_items:
+        raise InputError(MSG_K.format(n_items=n_items, got=k))
+    if target not in ("equal", "prior"):
+        raise InputError(MSG_TARGET.format(got=target))
+    groups = encode_groups(sensitive_features, n_items, ref_name="the items of scores")
+    n_values = groups.n_groups
+    k = int(k)
+    top = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+    keys = (np.arange(n_queries)[:, None] * n_values + groups.codes[top]).ravel()
+    counts = np.bincount(keys, minlength=n_queries * n_values).reshape(n_queries, n_values)
+    missing = counts == 0
+    share = np.where(missing, 1.0, counts) / k
+    desired = np.full(n_values, 1.0 / n_values) if target == "equal" else groups.counts() / n_items
+    skew = np.log(share / desired)
+    per_max, per_min = skew.max(axis=1), skew.min(axis=1)
+    return SkewDetails(
+        max_skew=float(per_max.mean()),
+        min_skew=float(per_min.mean()),
+        per_query_max=per_max,
+        per_query_min=per_min,
+        skew=skew,
+        values=groups.names,
+        desired=desired,
+        k=k,
+        target=target,
+        n_substituted=int(missing.sum()),
+    )
+
+
+def max_skew(scores: Any, *, sensitive_features: Any, k: int, target: Target = "equal") -> float:
+    """MaxSkew@k = max_a Skew_a@k, averaged over queries (paper 000)."""
+    return skew_details(scores, sensitive_features=sensitive_features, k=k, target=target).max_skew
+
+
+def min_skew(scores: Any, *, sensitive_features: Any, k: int, target: Target = "equal") -> float:
+    """MinSkew@k = min_a Skew_a@k, averaged over queries (paper 000)."""
+    return skew_details(scores, sensitive_features=sensitive_features, k=k, target=target).min_skew
