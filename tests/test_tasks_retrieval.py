@@ -15,10 +15,13 @@ from pytest_fairquant.tasks.base import Task
 from pytest_fairquant.tasks.retrieval import (
     MSG_BAD_K,
     MSG_NO_QUERIES,
+    MSG_RANKING,
     MSG_SCORE_COLUMNS,
+    MSG_TOPK_SHAPE,
     RetrievalTask,
     dense_topk,
     iter_scores,
+    retrieval_skew,
     stream_topk,
     streaming_topk,
 )
@@ -135,3 +138,50 @@ def test_bad_inputs_name_the_problem() -> None:
     with pytest.raises(InputError) as info:
         streaming_topk([np.zeros((3, 2))], 4)
     assert str(info.value) == MSG_BAD_K.format(n=3, k=4)
+
+
+def skew_split(groups: np.ndarray, **more: np.ndarray) -> DemographicSplit:
+    return DemographicSplit(np.zeros(len(groups), dtype=int), {"g": groups, **more})
+
+
+def test_skew_on_the_metrics_page_example_from_scores_and_from_topk() -> None:
+    by_rank = np.array([0, 0, 1, 0, 1, 1, 0, 1, 0, 1])
+    scores = np.linspace(1.0, 0.1, 10)[:, None]  # image i is ranked i-th for the one query
+    split = skew_split(by_rank)
+    for ranking in (scores, streaming_topk(batches(scores, 3), 4)):
+        result = retrieval_skew(ranking, split, "g", k=4)["g"]
+        assert result.max_skew == pytest.approx(np.log(1.5), abs=1e-12)
+        assert result.min_skew == pytest.approx(np.log(0.5), abs=1e-12)
+
+
+@pytest.mark.parametrize("target", ["equal", "prior"])
+def test_skew_from_streamed_topk_equals_skew_from_dense_scores(target: str) -> None:
+    rng = np.random.default_rng(7)
+    n, q, k = 120, 6, 15
+    scores = np.round(rng.normal(size=(n, q)), 1)  # rounding makes ties
+    race = rng.choice(["a", "b", "c", "d"], size=n, p=[0.55, 0.25, 0.15, 0.05])
+    split = skew_split(rng.choice(["x", "y"], size=n), race=race)
+    dense = retrieval_skew(scores, split, ["g", "race"], k=k, target=target)  # type: ignore[arg-type]
+    streamed = retrieval_skew(
+        streaming_topk(batches(scores, 16), k), split, ["g", "race"], k=k, target=target
+    )  # type: ignore[arg-type]
+    for attribute in ("g", "race"):
+        a, b = dense[attribute], streamed[attribute]
+        assert (a.max_skew, a.min_skew, a.n_substituted) == (
+            b.max_skew,
+            b.min_skew,
+            b.n_substituted,
+        )
+        np.testing.assert_array_equal(a.skew, b.skew)
+        np.testing.assert_array_equal(a.desired, b.desired)
+        assert a.values == b.values and len(a.per_query_max) == q
+
+
+def test_skew_refuses_a_ranking_of_the_wrong_shape() -> None:
+    split = skew_split(np.array([0, 1, 0]))
+    with pytest.raises(InputError) as info:
+        retrieval_skew(np.zeros((4, 2)), split, "g", k=1)
+    assert str(info.value) == MSG_RANKING.format(n=3, shape=(4, 2))
+    with pytest.raises(InputError) as info:
+        retrieval_skew(np.zeros((2, 1), dtype=np.int64), split, "g", k=2)
+    assert str(info.value) == MSG_TOPK_SHAPE.format(k=2, shape=(2, 1))

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+from fixtures_datasets import write_facet
 
+from pytest_fairquant.data.facet import FACET_CLASSES, read_facet
+from pytest_fairquant.data.split import DemographicSplit
 from pytest_fairquant.errors import InputError
 from pytest_fairquant.tasks.base import Task
 from pytest_fairquant.tasks.clip import (
@@ -19,9 +24,13 @@ from pytest_fairquant.tasks.zeroshot import (
     MSG_DUPLICATE_CLASSES,
     MSG_LOGIT_SCALE,
     MSG_NO_CLASSES,
+    MSG_NO_PRED,
     MSG_UNKNOWN_TEMPLATES,
+    PAPER000_FACET_COMPARISONS,
     TEMPLATE_SETS,
+    GroupComparison,
     ZeroShotTask,
+    recall_disparities,
 )
 
 CLASSES = ("cat", "dog", "car")
@@ -203,4 +212,44 @@ def test_unknown_models_and_missing_tokenizers_say_what_to_pass() -> None:
         ClipAdapter.wrap(FakeOpenClip())
     assert str(info.value).startswith(
         MSG_NO_TOKENIZER.split("{detail}")[0].format(family="open_clip")
+    )
+
+
+def test_recall_disparities_name_the_classes_behind_min_and_max() -> None:
+    rng = np.random.default_rng(0)
+    n = 400
+    labels = rng.integers(0, 3, size=n)
+    gender = rng.choice(["masc", "fem"], size=n)
+    # Class "dog" is recalled perfectly for masc and never for fem; other classes equally for both.
+    pred = labels.copy()
+    pred[(labels == 1) & (gender == "fem")] = 0
+    split = DemographicSplit(labels, {"gender_presentation": gender}, class_names=CLASSES)
+    comp = GroupComparison("gender_presentation", "masc", "fem", "Gender (MF)")
+    (result,) = recall_disparities(pred, split, [comp], min_group_count=25)
+    assert result.max_disparity == pytest.approx(1.0) and result.max_class == "dog"
+    assert result.min_disparity == pytest.approx(0.0) and result.min_class in ("cat", "car")
+    assert set(result.per_class) == set(CLASSES)
+    d = result.to_dict()
+    assert d["comparison"] == "Gender (MF)" and d["max_class"] == "dog"
+    strict = recall_disparities(pred, split, [comp], min_group_count=10_000)[0]
+    assert np.isnan(strict.max_disparity) and strict.max_disparity.reason == "no_eligible_classes"  # type: ignore[attr-defined]
+    with pytest.raises(InputError) as info:
+        recall_disparities(None, split, [comp])
+    assert str(info.value) == MSG_NO_PRED
+
+
+def test_paper000_comparisons_fit_the_facet_reader(tmp_path: Path) -> None:
+    # Five classes: coprime with the fixture's gender (2), skin (4) and age (3) cycles.
+    write_facet(tmp_path, n=60, classes=FACET_CLASSES[:5])
+    split = read_facet(tmp_path)
+    pred = split.labels.copy()
+    results = recall_disparities(pred, split, PAPER000_FACET_COMPARISONS, min_group_count=1)
+    assert [r.comparison.name for r in results] == [
+        "Gender (MF)",
+        "Skin Tone (LD)",
+        "Age (MY)",
+        "Age (MO)",
+    ]
+    assert all(
+        r.max_disparity == 0.0 and r.min_disparity == 0.0 and len(r.per_class) == 5 for r in results
     )

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     import torch
 
     from ..data.split import DemographicSplit
+    from ..metrics import RecallDisparity
     from ..predictions import Predictions
 
 #: Named prompt-template sets. ``"openai-imagenet-7"`` is the 7-template ensemble the CLIP authors
@@ -59,6 +60,7 @@ MSG_UNKNOWN_TEMPLATES = (
 )
 MSG_BAD_TEMPLATE = "template {template!r} must contain exactly one '{{}}' where the class name goes"
 MSG_LOGIT_SCALE = "logit_scale must be 'model' or a positive float; got {value!r}"
+MSG_NO_PRED = "recall disparity needs predicted class ids; these predictions have none (a retrieval or embedding task?)"
 
 
 def resolve_templates(templates: str | Sequence[str]) -> tuple[str, ...]:
@@ -189,94 +191,92 @@ class GroupComparison:
         return self.label or f"{self.attribute} ({self.group_a} vs {self.group_b})"
 
 
+#: Paper 000's FACET comparisons (after Slyman et al. 2024) over :func:`read_facet`'s attributes:
+#: masculine vs feminine presentation, lighter (MST 1-4) vs darker (6-10) skin, and middle vs
+#: younger and middle vs older age presentation.
+PAPER000_FACET_COMPARISONS: tuple[GroupComparison, ...] = (
+    GroupComparison("gender_presentation", "masc", "fem", "Gender (MF)"),
+    GroupComparison("skin_tone", "lighter", "darker", "Skin Tone (LD)"),
+    GroupComparison("age_presentation", "middle", "young", "Age (MY)"),
+    GroupComparison("age_presentation", "middle", "older", "Age (MO)"),
+)
+
+
 @dataclass(frozen=True)
 class DisparityResult:
-    """Min and max per-class recall disparity for one comparison, and the classes behind them."""
+    """One comparison's :class:`~pytest_fairquant.metrics.RecallDisparity`, with class names."""
 
     comparison: GroupComparison
-    min_disparity: float
-    max_disparity: float
-    min_class: str | None
-    max_class: str | None
-    per_class: Mapping[str, float]
-    n_classes_eligible: int
+    disparity: RecallDisparity
+    class_names: tuple[str, ...] | None = None
+
+    @property
+    def min_disparity(self) -> float:
+        return self.disparity.min
+
+    @property
+    def max_disparity(self) -> float:
+        return self.disparity.max
+
+    @property
+    def min_class(self) -> str | None:
+        return self._name(self.disparity.min_class)
+
+    @property
+    def max_class(self) -> str | None:
+        return self._name(self.disparity.max_class)
+
+    @property
+    def per_class(self) -> dict[str, float]:
+        return {str(self._name(c)): v for c, v in self.disparity.per_class.items()}
+
+    def _name(self, cls: int | None) -> str | None:
+        if cls is None:
+            return None
+        return self.class_names[cls] if self.class_names is not None else str(cls)
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "comparison": self.comparison.name,
             "attribute": self.comparison.attribute,
-            "groups": [self.comparison.group_a, self.comparison.group_b],
-            "name": self.comparison.name,
-            "min_disparity": _json_float(self.min_disparity),
-            "max_disparity": _json_float(self.max_disparity),
+            **self.disparity.to_dict(),
             "min_class": self.min_class,
             "max_class": self.max_class,
-            "n_classes_eligible": self.n_classes_eligible,
-            "per_class": {k: _json_float(v) for k, v in self.per_class.items()},
+            "per_class": self.per_class,
+            "excluded_classes": [self._name(c) for c in self.disparity.excluded_classes],
         }
 
 
-def _json_float(value: float) -> float | dict[str, Any] | None:
-    to_dict = getattr(value, "to_dict", None)
-    if callable(to_dict):
-        return {"value": None, **to_dict()}
-    return None if value != value else float(value)
-
-
 def recall_disparities(
-    predictions: Predictions | NDArray[np.int64],
+    predictions: Predictions | Any,
     split: DemographicSplit,
-    comparisons: Sequence[GroupComparison],
+    comparisons: Sequence[GroupComparison] = PAPER000_FACET_COMPARISONS,
     *,
     min_group_count: int = 25,
 ) -> list[DisparityResult]:
     """FACET recall disparity for each comparison, from metrics' :func:`recall_disparity`.
 
     ``predictions`` are the zero-shot predictions on ``split`` (a :class:`Predictions` or the
-    predicted class ids). Class names come from the split's ``class_names`` when it has them.
+    predicted class ids); class names come from the split's ``class_names``.
     """
     from ..metrics import recall_disparity
 
     pred = getattr(predictions, "pred", predictions)
     if pred is None:
-        raise InputError("recall disparity needs predicted class ids; these predictions have none")
-    results = []
-    for comp in comparisons:
-        res = recall_disparity(
-            split.labels,
-            pred,
-            sensitive_features=split.sensitive_features(comp.attribute),
-            groups=(comp.group_a, comp.group_b),
-            min_group_count=min_group_count,
+        raise InputError(MSG_NO_PRED)
+    n_classes = len(split.class_names) if split.class_names is not None else None
+    return [
+        DisparityResult(
+            comp,
+            recall_disparity(
+                split.labels,
+                pred,
+                sensitive_features=split.sensitive_features(comp.attribute),
+                groups=(comp.group_a, comp.group_b),
+                min_group_count=min_group_count,
+                n_classes=n_classes,
+            ),
+            split.class_names,
         )
-        results.append(_disparity_result(comp, res, split.class_names))
-    return results
-
-
-def _class_name(cls: Any, class_names: Sequence[str] | None) -> str | None:
-    if cls is None:
-        return None
-    if (
-        class_names is not None
-        and isinstance(cls, (int, np.integer))
-        and 0 <= int(cls) < len(class_names)
-    ):
-        return class_names[int(cls)]
-    return str(cls)
-
-
-def _disparity_result(
-    comp: GroupComparison, res: Any, class_names: Sequence[str] | None
-) -> DisparityResult:
-    per_class_raw: Mapping[Any, float] = (
-        getattr(res, "per_class", None) or getattr(res, "by_class", None) or {}
-    )
-    per_class = {str(_class_name(k, class_names)): float(v) for k, v in per_class_raw.items()}
-    return DisparityResult(
-        comparison=comp,
-        min_disparity=res.min,
-        max_disparity=res.max,
-        min_class=_class_name(getattr(res, "min_class", None), class_names),
-        max_class=_class_name(getattr(res, "max_class", None), class_names),
-        per_class=per_class,
-        n_classes_eligible=len(per_class),
-    )
+        for comp in comparisons
+    ]
