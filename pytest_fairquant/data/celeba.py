@@ -10,6 +10,7 @@ in-the-wild ``img_celeba/`` images), and the aligned images in ``img_align_celeb
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -48,54 +49,57 @@ def _locate(root: Path, name: str) -> Path:
     return nested if not (root / name).exists() and nested.exists() else root / name
 
 
-def _read_listing(
-    path: Path, *, header_lines: int, columns: int | None
-) -> tuple[list[str], list[str], list[list[str]]]:
-    """``(header lines, file names, value fields)`` of a whitespace-separated CelebA list file."""
+@dataclass(frozen=True)
+class _Listing:
+    """A whitespace-separated CelebA list file: header lines, then file name + values per line."""
+
+    path: Path
+    header: list[str]
+    files: list[str]
+    values: list[list[str]]
+    line_numbers: list[int]
+
+    def bad_line(self, row: int, problem: str) -> DataError:
+        return DataError(
+            MSG_BAD_LINE.format(
+                path=self.path, line=self.line_numbers[row], problem=problem, layout=_LAYOUT
+            )
+        )
+
+    def as_ints(self, width: int, allowed: set[int] | None) -> NDArray[np.int64]:
+        """The values as an (n, width) int array; the first bad line is named."""
+        try:
+            arr = np.asarray(self.values, dtype=np.int64).reshape(len(self.values), width)
+        except ValueError:
+            for row, fields in enumerate(self.values):
+                if not all(f.lstrip("-").isdigit() for f in fields):
+                    raise self.bad_line(row, f"non-integer values {fields}") from None
+            raise
+        if allowed is not None:
+            bad = ~np.isin(arr, sorted(allowed))
+            if bad.any():
+                row = int(np.flatnonzero(bad.any(axis=1))[0])
+                found = int(arr[row][bad[row]][0])
+                raise self.bad_line(row, f"values must be {sorted(allowed)}, found {found}")
+        return arr
+
+
+def _read_listing(path: Path, *, header_lines: int, columns: int | None) -> _Listing:
     lines = path.read_text().splitlines()
-    header, body = lines[:header_lines], lines[header_lines:]
-    files: list[str] = []
-    values: list[list[str]] = []
-    for number, line in enumerate(body, start=header_lines + 1):
+    listing = _Listing(path, lines[:header_lines], [], [], [])
+    for number, line in enumerate(lines[header_lines:], start=header_lines + 1):
         fields = line.split()
         if not fields:
             continue
+        listing.line_numbers.append(number)
         if columns is not None and len(fields) != columns + 1:
-            raise DataError(
-                MSG_BAD_LINE.format(
-                    path=path,
-                    line=number,
-                    problem=f"{len(fields) - 1} values after the file name, expected {columns}",
-                    layout=_LAYOUT,
-                )
+            raise listing.bad_line(
+                len(listing.line_numbers) - 1,
+                f"{len(fields) - 1} values after the file name, expected {columns}",
             )
-        files.append(fields[0])
-        values.append(fields[1:])
-    return header, files, values
-
-
-def _as_ints(
-    values: list[list[str]], path: Path, width: int, allowed: set[int] | None
-) -> NDArray[np.int64]:
-    try:
-        arr = np.asarray(values, dtype=np.int64).reshape(len(values), width)
-    except ValueError as exc:
-        raise DataError(
-            MSG_BAD_LINE.format(path=path, line="?", problem=str(exc), layout=_LAYOUT)
-        ) from exc
-    if allowed is not None:
-        bad = ~np.isin(arr, sorted(allowed))
-        if bad.any():
-            row = int(np.flatnonzero(bad.any(axis=1))[0])
-            raise DataError(
-                MSG_BAD_LINE.format(
-                    path=path,
-                    line="after the header, data row " + str(row + 1),
-                    problem=f"values must be {sorted(allowed)}, found {arr[bad][0]}",
-                    layout=_LAYOUT,
-                )
-            )
-    return arr
+        listing.files.append(fields[0])
+        listing.values.append(fields[1:])
+    return listing
 
 
 def read_celeba(
@@ -128,18 +132,21 @@ def read_celeba(
         else _locate(root, "img_celeba" if bbox else "img_align_celeba")
     )
     require(folder, dataset="CelebA", layout=_LAYOUT)
-    header, files, values = _read_listing(attr_path, header_lines=2, columns=None)
-    names = header[1].split() if len(header) == 2 else []
-    if not names or any(len(v) != len(names) for v in values):
+    attrs = _read_listing(attr_path, header_lines=2, columns=None)
+    names = attrs.header[1].split() if len(attrs.header) == 2 else []
+    if not names:
         raise DataError(
             MSG_BAD_LINE.format(
-                path=attr_path,
-                line=2,
-                problem="the attribute names do not match the number of values per row",
-                layout=_LAYOUT,
+                path=attr_path, line=2, problem="no attribute names", layout=_LAYOUT
             )
         )
-    matrix = _as_ints(values, attr_path, len(names), {-1, 1}) == 1
+    for row, fields in enumerate(attrs.values):
+        if len(fields) != len(names):
+            raise attrs.bad_line(
+                row, f"{len(fields)} values after the file name, expected {len(names)}"
+            )
+    files = attrs.files
+    matrix = attrs.as_ints(len(names), {-1, 1}) == 1
     wanted_labels = names if label is None else [label] if isinstance(label, str) else list(label)
     wanted_sensitive = [sensitive] if isinstance(sensitive, str) else list(sensitive)
     unknown = [a for a in [*wanted_labels, *wanted_sensitive] if a not in names]
@@ -152,17 +159,15 @@ def read_celeba(
                 present=names,
             )
         )
-    _, part_files, part_values = _read_listing(part_path, header_lines=0, columns=1)
-    partition = dict(
-        zip(part_files, _as_ints(part_values, part_path, 1, {0, 1, 2})[:, 0].tolist(), strict=True)
-    )
+    parts = _read_listing(part_path, header_lines=0, columns=1)
+    partition = dict(zip(parts.files, parts.as_ints(1, {0, 1, 2})[:, 0].tolist(), strict=True))
     boxes: dict[str, tuple[float, float, float, float]] = {}
     if bbox:
         box_path = require(_locate(root, "list_bbox_celeba.txt"), dataset="CelebA", layout=_LAYOUT)
-        _, box_files, box_values = _read_listing(box_path, header_lines=2, columns=4)
-        box_arr = _as_ints(box_values, box_path, 4, None).astype(float)
+        listed = _read_listing(box_path, header_lines=2, columns=4)
+        box_arr = listed.as_ints(4, None).astype(float)
         boxes = {
-            f: (b[0], b[1], b[2], b[3]) for f, b in zip(box_files, box_arr.tolist(), strict=True)
+            f: (b[0], b[1], b[2], b[3]) for f, b in zip(listed.files, box_arr.tolist(), strict=True)
         }
     skipped = SkipLog("CelebA", attr_path)
     want = None if split == "all" else CELEBA_PARTITIONS[split]

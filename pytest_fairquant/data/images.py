@@ -40,7 +40,8 @@ def describe_transform(transform: Callable[..., Any] | None) -> str:
     """A stable text identity of a user transform: its ``fingerprint`` if any, else its repr.
 
     torchvision pipelines (what open_clip returns as ``preprocess``) repr every step with its
-    parameters, so the repr is a faithful identity; plain functions are named by qualified name.
+    parameters, so the repr is a faithful identity; plain functions are named by qualified name,
+    objects without a repr of their own by class and attributes.
     """
     if transform is None:
         return "none"
@@ -51,7 +52,14 @@ def describe_transform(transform: Callable[..., Any] | None) -> str:
         return str(explicit())
     if hasattr(transform, "__qualname__") and hasattr(transform, "__module__"):
         return f"{transform.__module__}.{transform.__qualname__}"
-    return _ADDRESS.sub("", repr(transform))
+    cls: type[Any] = type(transform)
+    if "__repr__" not in {k for c in cls.__mro__[:-1] for k in vars(c)}:
+        # The default repr names only the class: the instance's fields tell Halve(2) from Halve(4).
+        state = sorted(getattr(transform, "__dict__", {}).items())
+        text = f"{cls.__module__}.{cls.__qualname__}({state!r})"
+    else:
+        text = repr(transform)
+    return _ADDRESS.sub("", text)
 
 
 def _crop_box(
