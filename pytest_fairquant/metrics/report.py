@@ -21,7 +21,7 @@ from ..undefined import Undefined
 from ._confusion import confusion_tables, rates
 from ._grouped import group_auc, group_ece, group_mean
 from ._inputs import MSG_AVERAGE, MSG_SHAPE, LabelData, as_weights, encode_groups, prepare
-from .registry import check_metric
+from .registry import METRICS, check_metric
 
 MSG_NEEDS_PROB = "metric {metric!r} needs probabilities: pass y_prob (shape {shape})"
 MSG_NEEDS_BASE = "metric 'flip_rate' needs the dense model's labels: pass base_pred"
@@ -299,7 +299,7 @@ def group_metrics(
     """
     names = tuple(check_metric(m) for m in metrics)
     if not names:
-        raise InputError(MSG_NO_METRICS.format(known=", ".join(_NAN_REASON)))
+        raise InputError(MSG_NO_METRICS.format(known=", ".join(METRICS)))
     data = prepare(
         y_true,
         y_pred,
