@@ -1,0 +1,483 @@
+"""The option table of the pytest plugin, its resolution and its validation.
+
+Every setting is one :class:`Option` record in :data:`OPTIONS`. The plugin builds both the
+``--fairquant-*`` command-line flag and the ``fairquant_*`` ini key from that record (same help
+text, one ``--help`` group), :func:`resolve` reads them with the precedence marker > command line
+> ini > default into a frozen :class:`Settings`, and :func:`configuration_markdown` renders
+``docs/configuration.md``. This module does not import pytest: the plugin passes in what it read.
+
+A bad value raises :class:`~pytest_fairquant.errors.ConfigError` naming the setting, the value
+and where it came from, e.g. ``--fairquant-alpha=1.5 (command line): alpha must be in (0, 1)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .errors import ConfigError
+
+MSG_INVALID = "{shown} ({source}): {problem}"
+MSG_UNKNOWN_MARKER_KEY = (
+    "@pytest.mark.fairquant got unknown keyword {key!r} ({source}); known keywords: {known}"
+)
+MSG_MARKER_POSITIONAL = "@pytest.mark.fairquant takes keywords only ({source}); got {args!r}"
+
+InconclusiveOutcome = Literal["fail", "xfail", "skip", "pass-with-warning"]
+IniType = Literal["string", "linelist"]
+
+CORRECTIONS = ("holm", "bonferroni", "bh", "none")
+INCONCLUSIVE_OUTCOMES: tuple[InconclusiveOutcome, ...] = (
+    "fail",
+    "xfail",
+    "skip",
+    "pass-with-warning",
+)
+
+
+# --------------------------------------------------------------------------- parsers
+# A parser turns the raw text of a flag or an ini value (or a marker keyword's Python value) into
+# the typed value, or raises ValueError with the sentence shown after "setting=value (source): ".
+
+
+def _text(value: Any) -> str | None:
+    text = str(value).strip()
+    return text or None
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    """A list of names: a Python sequence, a linelist, or comma/whitespace separated text."""
+    items = [value] if isinstance(value, str) else list(value)
+    out: list[str] = []
+    for item in items:
+        out.extend(part for part in str(item).replace(",", " ").split() if part)
+    if out == ["none"]:
+        return ()
+    return tuple(dict.fromkeys(out))
+
+
+def _integer(name: str, minimum: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if isinstance(value, bool):
+            raise ValueError(f"{name} must be an integer >= {minimum}")
+        try:
+            number = int(str(value).strip()) if not isinstance(value, int) else value
+        except ValueError:
+            raise ValueError(f"{name} must be an integer >= {minimum}") from None
+        if number < minimum:
+            raise ValueError(f"{name} must be an integer >= {minimum}")
+        return number
+
+    return parse
+
+
+def _number(name: str, low: float, high: float, *, closed_low: bool) -> Callable[[Any], float]:
+    interval = f"{'[' if closed_low else '('}{low:g}, {high:g})" if math.isfinite(high) else ""
+    problem = f"{name} must be in {interval}" if interval else f"{name} must be a number >= {low:g}"
+
+    def parse(value: Any) -> float:
+        if isinstance(value, bool):
+            raise ValueError(problem)
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(problem) from None
+        above = number >= low if closed_low else number > low
+        if not (math.isfinite(number) and above and number < high):
+            raise ValueError(problem)
+        return number
+
+    return parse
+
+
+def _choice(name: str, choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        text = str(value).strip()
+        if text not in choices:
+            raise ValueError(f"{name} must be one of {', '.join(choices)}")
+        return text
+
+    return parse
+
+
+def _factory_path(value: Any) -> str | None:
+    text = _text(value)
+    if text is not None and (":" not in text or not all(text.split(":", 1))):
+        raise ValueError("a factory must be written 'package.module:callable'")
+    return text
+
+
+def _subsample(value: Any) -> int | float | None:
+    """0 or empty means the whole split; an int is a sample count, a float in (0, 1) a fraction."""
+    problem = "subsample must be 0 (off), a sample count >= 1, or a fraction in (0, 1)"
+    text = str(value).strip()
+    if isinstance(value, bool):
+        raise ValueError(problem)
+    if text in ("", "0", "none"):
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        raise ValueError(problem) from None
+    if number.is_integer() and number >= 1:
+        return int(number)
+    if 0 < number < 1:
+        return number
+    raise ValueError(problem)
+
+
+def _gap(value: Any) -> str:
+    from .metrics.registry import GAPS
+
+    return _choice("gap", tuple(GAPS))(value)
+
+
+def _metric(value: Any) -> str:
+    from .metrics.registry import METRICS
+
+    return _choice("metric", tuple(METRICS))(value)
+
+
+# --------------------------------------------------------------------------- the table
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its name (``--fairquant-<name>``, ``fairquant_<name>``), parser, default, help."""
+
+    name: str
+    parse: Callable[[Any], Any]
+    default: Any
+    help: str
+    ini_type: IniType = "string"
+    metavar: str = "VALUE"
+    #: Whether ``@pytest.mark.fairquant(<name>=...)`` may override it for one test.
+    per_test: bool = False
+
+    @property
+    def flag(self) -> str:
+        return "--fairquant-" + self.name.replace("_", "-")
+
+    @property
+    def ini(self) -> str:
+        return "fairquant_" + self.name
+
+    @property
+    def dest(self) -> str:
+        return "fairquant_" + self.name
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "model",
+        _factory_path,
+        None,
+        "Factory of the dense model, 'package.module:callable' returning a torch.nn.Module "
+        "(or override the fairquant_model fixture in conftest.py).",
+        metavar="MODULE:CALLABLE",
+    ),
+    Option(
+        "data",
+        _factory_path,
+        None,
+        "Factory of the evaluation data, 'package.module:callable' returning a DemographicSplit "
+        "(or override the fairquant_data fixture in conftest.py).",
+        metavar="MODULE:CALLABLE",
+    ),
+    Option(
+        "quantization",
+        _strings,
+        ("torch-dynamic-int8",),
+        "Quantization method ids the quantized_model fixture runs over (comma separated on "
+        "the command line, a list in the ini file; 'none' for no method).",
+        ini_type="linelist",
+        metavar="IDS",
+    ),
+    Option(
+        "pruning",
+        _strings,
+        ("global-magnitude-0.5",),
+        "Pruning method ids the pruned_model fixture runs over (comma separated on the "
+        "command line, a list in the ini file; 'none' for no method).",
+        ini_type="linelist",
+        metavar="IDS",
+    ),
+    Option(
+        "device",
+        lambda v: str(v).strip() or "auto",
+        "auto",
+        "Device for inference: 'auto' (CUDA when available, else CPU), 'cpu', 'cuda', 'cuda:1'.",
+        metavar="DEVICE",
+    ),
+    Option("batch_size", _integer("batch_size", 1), 64, "Inference batch size.", metavar="N"),
+    Option(
+        "alpha",
+        _number("alpha", 0.0, 1.0, closed_low=False),
+        0.05,
+        "Significance level of the gates' tests (family-wise, after correction).",
+        metavar="P",
+        per_test=True,
+    ),
+    Option(
+        "tolerance",
+        _number("tolerance", 0.0, 1.0, closed_low=True),
+        0.02,
+        "Default tolerance of assert_no_bias_amplification: the largest acceptable increase "
+        "of the gap (absolute, in the gap's units).",
+        metavar="X",
+        per_test=True,
+    ),
+    Option(
+        "gap",
+        _gap,
+        "fvo",
+        "Default gap of assert_no_bias_amplification (fvo, equalized_odds, tpr, fpr, "
+        "demographic_parity, bias_amplification, accuracy_drop, max_skew, min_skew).",
+        metavar="NAME",
+        per_test=True,
+    ),
+    Option(
+        "metric",
+        _metric,
+        "accuracy",
+        "Default per-group metric of the gates and group_report.",
+        metavar="NAME",
+        per_test=True,
+    ),
+    Option(
+        "min_group_size",
+        _integer("min_group_size", 1),
+        30,
+        "Minimum samples per group; smaller groups are dropped from demographic_split and make "
+        "a comparison insufficient_data.",
+        metavar="N",
+        per_test=True,
+    ),
+    Option(
+        "min_positives",
+        _integer("min_positives", 0),
+        10,
+        "Minimum positives (and negatives) per group for rate gaps (tpr, fpr, equalized_odds).",
+        metavar="N",
+        per_test=True,
+    ),
+    Option(
+        "n_boot",
+        _integer("n_boot", 1),
+        1000,
+        "Bootstrap resamples for intervals (and permutation resamples for tests).",
+        metavar="N",
+        per_test=True,
+    ),
+    Option("seed", _integer("seed", 0), 0, "Seed of every resampling.", metavar="N", per_test=True),
+    Option(
+        "correction",
+        _choice("correction", CORRECTIONS),
+        "holm",
+        "Multiple-testing correction across groups and attributes: " + ", ".join(CORRECTIONS) + ".",
+        metavar="NAME",
+        per_test=True,
+    ),
+    Option(
+        "inconclusive",
+        _choice("inconclusive", INCONCLUSIVE_OUTCOMES),
+        "fail",
+        "Outcome of an inconclusive or insufficient_data gate: "
+        + ", ".join(INCONCLUSIVE_OUTCOMES)
+        + ". Never a silent pass.",
+        metavar="OUTCOME",
+        per_test=True,
+    ),
+    Option(
+        "subsample",
+        _subsample,
+        None,
+        "Evaluate on a stratified subsample of the split for fast CI runs: a sample count or a "
+        "fraction in (0, 1); 0 for the whole split.",
+        metavar="N",
+    ),
+    Option(
+        "snapshot_tolerance",
+        _number("snapshot_tolerance", 0.0, math.inf, closed_low=True),
+        0.005,
+        "Absolute tolerance of fairquant_snapshot comparisons; the interval half-width is used "
+        "when larger.",
+        metavar="X",
+        per_test=True,
+    ),
+    Option(
+        "cache_dir",
+        _text,
+        ".fairquant_cache",
+        "Directory of the prediction cache (relative to the rootdir), shared by xdist workers; "
+        "empty to disable.",
+        metavar="DIR",
+    ),
+    Option(
+        "report",
+        _strings,
+        (),
+        "Write the session report: PATH.json (JSON) or PATH.html (JSON next to it plus HTML "
+        "when the renderer is installed). Several paths may be given.",
+        ini_type="linelist",
+        metavar="PATH",
+    ),
+    Option(
+        "methods",
+        _strings,
+        (),
+        "Run quantized_model/pruned_model over these method ids instead of the configured "
+        "lists (mostly per test: @pytest.mark.fairquant(methods=[...])).",
+        ini_type="linelist",
+        metavar="IDS",
+        per_test=True,
+    ),
+    Option(
+        "attribute",
+        _text,
+        None,
+        "Default sensitive attribute of the gates (None: every attribute of the split).",
+        metavar="NAME",
+        per_test=True,
+    ),
+)
+
+OPTIONS_BY_NAME: Mapping[str, Option] = {o.name: o for o in OPTIONS}
+MARKER_KEYS: tuple[str, ...] = tuple(o.name for o in OPTIONS if o.per_test)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved settings of a session (or of one test, with its marker applied)."""
+
+    model: str | None = None
+    data: str | None = None
+    quantization: tuple[str, ...] = ("torch-dynamic-int8",)
+    pruning: tuple[str, ...] = ("global-magnitude-0.5",)
+    device: str = "auto"
+    batch_size: int = 64
+    alpha: float = 0.05
+    tolerance: float = 0.02
+    gap: str = "fvo"
+    metric: str = "accuracy"
+    min_group_size: int = 30
+    min_positives: int = 10
+    n_boot: int = 1000
+    seed: int = 0
+    correction: str = "holm"
+    inconclusive: InconclusiveOutcome = "fail"
+    subsample: int | float | None = None
+    snapshot_tolerance: float = 0.005
+    cache_dir: str | None = ".fairquant_cache"
+    report: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ()
+    attribute: str | None = None
+    #: Where each value that is not the default came from, e.g. {"alpha": "command line"}.
+    sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
+
+    def with_marker(self, kwargs: Mapping[str, Any], *, where: str) -> Settings:
+        """These settings overridden by a ``@pytest.mark.fairquant(**kwargs)`` at ``where``."""
+        source = f"@pytest.mark.fairquant on {where}"
+        changes: dict[str, Any] = {}
+        for key, value in kwargs.items():
+            if key not in MARKER_KEYS:
+                raise ConfigError(
+                    MSG_UNKNOWN_MARKER_KEY.format(
+                        key=key, source=where, known=", ".join(MARKER_KEYS)
+                    )
+                )
+            changes[key] = _parse(OPTIONS_BY_NAME[key], value, f"{key}={value!r}", source)
+        if not changes:
+            return self
+        sources = {**self.sources, **dict.fromkeys(changes, source)}
+        return dataclasses.replace(self, **changes, sources=sources)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {o.name: getattr(self, o.name) for o in OPTIONS}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+
+def _parse(option: Option, raw: Any, shown: str, source: str) -> Any:
+    try:
+        return option.parse(raw)
+    except ValueError as err:
+        raise ConfigError(MSG_INVALID.format(shown=shown, source=source, problem=err)) from None
+
+
+def ini_section(ini_file: str | None) -> str:
+    """How the ini source is named in messages: the file and its pytest section."""
+    if ini_file is None:
+        return "ini file"
+    name = ini_file.replace("\\", "/").rsplit("/", 1)[-1]
+    section = {
+        "pyproject.toml": "[tool.pytest.ini_options]",
+        "setup.cfg": "[tool:pytest]",
+    }.get(name, "[pytest]")
+    return f"{name} {section}"
+
+
+def resolve(
+    cli: Mapping[str, Any], ini: Mapping[str, Any], *, ini_file: str | None = None
+) -> Settings:
+    """Settings from command-line values and ini values (``None`` where not given).
+
+    ``cli`` and ``ini`` map option names to raw values; ``ini_file`` is the path of the config
+    file, for messages.
+    """
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for option in OPTIONS:
+        raw = cli.get(option.name)
+        if raw is not None:
+            values[option.name] = _parse(option, raw, f"{option.flag}={raw}", "command line")
+            sources[option.name] = "command line"
+            continue
+        raw = ini.get(option.name)
+        if raw is not None and raw != []:
+            shown_raw = " ".join(raw) if isinstance(raw, list) else raw
+            source = ini_section(ini_file)
+            values[option.name] = _parse(option, raw, f"{option.ini} = {shown_raw}", source)
+            sources[option.name] = source
+    return Settings(**values, sources=sources)
+
+
+def configuration_markdown() -> str:
+    """The text of ``docs/configuration.md``, generated from :data:`OPTIONS`."""
+    lines = [
+        "# Configuration",
+        "",
+        "<!-- Generated by pytest_fairquant.settings.configuration_markdown(); do not edit. -->",
+        "",
+        "Every setting has a command-line flag and an ini key (in `pyproject.toml` under",
+        "`[tool.pytest.ini_options]`, or in `pytest.ini`). Precedence: the",
+        "`@pytest.mark.fairquant(...)` marker of a test (for the settings marked *per test*),",
+        "then the command line, then the ini file, then the default.",
+        "",
+        "| ini key | flag | default | per test | meaning |",
+        "|---|---|---|---|---|",
+    ]
+    for o in OPTIONS:
+        default = o.default
+        if isinstance(default, tuple):
+            default = ", ".join(default) if default else "(none)"
+        shown = "(none)" if default is None else f"`{default}`"
+        per_test = f"`{o.name}=`" if o.per_test else ""
+        lines.append(f"| `{o.ini}` | `{o.flag}={o.metavar}` | {shown} | {per_test} | {o.help} |")
+    lines += [
+        "",
+        "Example:",
+        "",
+        "```toml",
+        "[tool.pytest.ini_options]",
+        'fairquant_model = "mypkg.fairness:load_model"',
+        'fairquant_data = "mypkg.fairness:load_eval_split"',
+        'fairquant_quantization = ["bnb-int8", "bnb-nf4", "torch-dynamic-int8"]',
+        'fairquant_pruning = ["global-magnitude-0.5", "nm-2:4"]',
+        "fairquant_alpha = 0.05",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)

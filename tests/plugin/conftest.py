@@ -1,0 +1,88 @@
+"""Shared pieces of the plugin's pytester tests: a tiny model and split the inner runs import.
+
+The inner test runs import ``fq_factories`` (written into each pytester directory): a 2-layer
+MLP whose weights are set by hand (class 1 when x0 + x1 > 0), so every run is deterministic and
+fast, and a DemographicSplit of 2-D points with two attributes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+FACTORIES = """
+import numpy as np
+import torch
+
+from pytest_fairquant import DemographicSplit
+
+
+def make_model():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    with torch.no_grad():
+        model[0].weight.zero_()
+        model[0].bias.zero_()
+        model[0].weight[0] = torch.tensor([1.0, 1.0])
+        model[0].weight[1] = torch.tensor([-1.0, -1.0])
+        model[2].weight.zero_()
+        model[2].bias.zero_()
+        model[2].weight[1, 0] = 1.0
+        model[2].weight[1, 1] = -1.0
+        model[2].weight[0, 0] = -1.0
+        model[2].weight[0, 1] = 1.0
+    return model.eval()
+
+
+def make_split(n=600, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 2)).astype(np.float32)
+    y = (x[:, 0] + x[:, 1] + rng.normal(scale=0.3, size=n) > 0).astype(np.int64)
+    gender = np.where(rng.random(n) < 0.5, "f", "m")
+    race = rng.choice(["a", "b", "c", "tiny"], size=n, p=[0.4, 0.3, 0.27, 0.03])
+    return DemographicSplit(y, {"gender": gender, "race": race}, inputs=torch.from_numpy(x), name="toy")
+
+
+not_callable = 3
+
+
+def wrong_type():
+    return "not a model"
+"""
+
+INI = """
+[pytest]
+fairquant_model = fq_factories:make_model
+fairquant_data = fq_factories:make_split
+fairquant_quantization = torch-dynamic-int8
+fairquant_pruning = global-magnitude-0.5
+fairquant_cache_dir =
+fairquant_n_boot = 200
+"""
+
+
+@pytest.fixture
+def fq(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A pytester directory with the factories importable and an ini that names them."""
+    pytester.makepyfile(fq_factories=FACTORIES)
+    pytester.makeini(INI)
+    pytester.syspathinsert()
+    return pytester
+
+
+def _printed(result: pytest.RunResult, tag: str) -> Any:
+    for line in result.outlines:
+        match = re.search(rf"{tag}=(.*)$", line)
+        if match:
+            return json.loads(match.group(1))
+    raise AssertionError(f"{tag}= not in output:\n" + "\n".join(result.outlines))
+
+
+@pytest.fixture
+def printed() -> Callable[[pytest.RunResult, str], Any]:
+    """``printed(result, TAG)``: the JSON an inner test printed after ``TAG=`` (run with ``-s``)."""
+    return _printed
