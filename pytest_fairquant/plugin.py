@@ -1,1 +1,497 @@
+"""The pytest plugin: options, the marker, fixtures and hooks. Wiring only.
 
+The logic lives in pure modules: :mod:`.settings` (the option table), :mod:`.gate` (assertions),
+:mod:`.snapshot` (the syrupy extension), :mod:`.report` (terminal and JSON reports). Importing
+this module must not import torch: models and compression are imported inside fixtures.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import weakref
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .errors import ConfigError, MethodUnavailable
+from .gate import GateContext, gate_context
+from .settings import OPTIONS, OPTIONS_BY_NAME, Settings, resolve
+
+if TYPE_CHECKING:
+    from .data.split import DemographicSplit
+    from .predictions import Predictions
+    from .stats import Comparison
+
+MSG_NO_FACTORY = (
+    "no {what} configured: set {ini} = 'package.module:callable' (or {flag}=...), "
+    "or override the {fixture} fixture in conftest.py"
+)
+MSG_FACTORY_IMPORT = "{shown} ({source}): module {module!r} cannot be imported: {error}"
+MSG_FACTORY_ATTRIBUTE = "{shown} ({source}): module {module!r} has no attribute {name!r}"
+MSG_FACTORY_TYPE = "{shown} ({source}): the factory returned {got}, expected {expected}"
+MSG_UNKNOWN_METHOD = "{shown} ({source}): unknown compression method {method!r}: {error}"
+
+#: The variant fixtures and the setting that lists their methods.
+VARIANT_FIXTURES = {"quantized_model": "quantization", "pruned_model": "pruning"}
+RECORDS_KEY = "fairquant_records"
+
+settings_key = pytest.StashKey[Settings]()
+state_key = pytest.StashKey["SessionState"]()
+item_settings_key = pytest.StashKey[Settings]()
+
+
+# --------------------------------------------------------------------------- session state
+
+
+@dataclass
+class SessionState:
+    """What one pytest process keeps for the session: variants, predictions, report records."""
+
+    settings: Settings
+    rootpath: Path
+    records: list[dict[str, Any]] = field(default_factory=list)
+    methods: dict[str, dict[str, Any]] = field(default_factory=dict)
+    splits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    variants: dict[str, Any] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)
+    checked_methods: bool = False
+    notes: list[str] = field(default_factory=list)
+    _predictions: weakref.WeakKeyDictionary[Any, dict[str, Predictions]] = field(
+        default_factory=weakref.WeakKeyDictionary
+    )
+    _cache: Any = None
+
+    def cache(self) -> Any:
+        if self._cache is None and self.settings.cache_dir:
+            from .evaluate import PredictionCache
+
+            self._cache = PredictionCache(self.rootpath / self.settings.cache_dir)
+        return self._cache
+
+    def predict(self, model: Any, split: DemographicSplit) -> Predictions:
+        """Each model is evaluated once per split per process; the disk cache spans processes."""
+        memo = self._predictions.setdefault(model, {})
+        if split.fingerprint not in memo:
+            from .evaluate import predict
+
+            memo[split.fingerprint] = predict(
+                model,
+                split,
+                device=self.settings.device,
+                batch_size=self.settings.batch_size,
+                cache=self.cache(),
+            )
+        return memo[split.fingerprint]
+
+    def variant(self, method: str, dense: Any) -> Any:
+        """The compressed model for ``method``, built on first use; unavailable ones skip."""
+        if method in self.unavailable:
+            pytest.skip(self.unavailable[method])
+        if method not in self.variants:
+            from .compress import compress
+
+            try:
+                built = compress(dense, method)
+            except MethodUnavailable as err:
+                self.unavailable[method] = f"{method}: {err.reason}"
+                pytest.skip(self.unavailable[method])
+            self.variants[method] = built
+            self.methods[method] = _info_dict(built)
+        return self.variants[method]
+
+    def release(self, method: str) -> None:
+        self.variants.pop(method, None)
+
+    def record(self, nodeid: str, gate: str, method: str | None, comparison: Comparison) -> None:
+        self.records.append(
+            {"nodeid": nodeid, "gate": gate, "method": method, "comparison": comparison.to_dict()}
+        )
+
+
+def _info_dict(variant: Any) -> dict[str, Any]:
+    info = getattr(variant, "fairquant_info", None)
+    if info is None:
+        return {}
+    to_dict = getattr(info, "to_dict", None)
+    return dict(to_dict()) if callable(to_dict) else {"info": repr(info)}
+
+
+# --------------------------------------------------------------------------- options
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("fairquant", "fairness gates for compressed models (pytest-fairquant)")
+    for option in OPTIONS:
+        group.addoption(
+            option.flag, dest=option.dest, default=None, metavar=option.metavar, help=option.help
+        )
+        parser.addini(option.ini, help=option.help, type=option.ini_type, default=None)
+
+
+def _read_settings(config: pytest.Config) -> Settings:
+    cli = {o.name: config.getoption(o.dest) for o in OPTIONS}
+    ini = {o.name: config.getini(o.ini) for o in OPTIONS}
+    ini_file = str(config.inipath) if config.inipath is not None else None
+    return resolve(cli, ini, ini_file=ini_file)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "fairquant(**settings): override fairquant settings for one test "
+        "(methods, attribute, alpha, tolerance, gap, ...; see docs/configuration.md)",
+    )
+    try:
+        settings = _read_settings(config)
+    except ConfigError as err:
+        raise pytest.UsageError(f"fairquant: {err}") from err
+    if not _is_worker(config):
+        from .report import json_path
+        from .report.jsonreport import check_writable
+
+        try:
+            for path in settings.report:
+                check_writable(json_path(path))
+        except ConfigError as err:
+            raise pytest.UsageError(f"fairquant: {err}") from err
+    config.stash[settings_key] = settings
+    config.stash[state_key] = SessionState(settings, config.rootpath)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    settings = config.stash.get(settings_key, None)
+    if settings is None:
+        return None
+    return (
+        f"fairquant: quantization={','.join(settings.quantization) or 'none'} "
+        f"pruning={','.join(settings.pruning) or 'none'} alpha={settings.alpha:g} "
+        f"inconclusive={settings.inconclusive}"
+    )
+
+
+# --------------------------------------------------------------------------- marker + params
+
+
+def _where(node: pytest.Item | pytest.Function | Any) -> str:
+    return str(getattr(node, "nodeid", node))
+
+
+def _test_settings(config: pytest.Config, node: Any) -> Settings:
+    settings = config.stash[settings_key]
+    marker = node.get_closest_marker("fairquant")
+    if marker is None:
+        return settings
+    if marker.args:
+        from .settings import MSG_MARKER_POSITIONAL
+
+        raise pytest.UsageError(
+            f"fairquant: {MSG_MARKER_POSITIONAL.format(source=_where(node), args=marker.args)}"
+        )
+    try:
+        return settings.with_marker(marker.kwargs, where=_where(node))
+    except ConfigError as err:
+        raise pytest.UsageError(f"fairquant: {err}") from err
+
+
+def _check_methods(state: SessionState, settings: Settings) -> None:
+    """Unknown method ids are a configuration error naming the setting and its source."""
+    from .compress import parse_method_id
+
+    for name in ("quantization", "pruning", "methods"):
+        option = OPTIONS_BY_NAME[name]
+        source = settings.sources.get(name, "default")
+        for method in getattr(settings, name):
+            try:
+                parse_method_id(method)
+            except Exception as err:  # the registry's own error type and message
+                shown = option.flag if source == "command line" else option.ini
+                if source.startswith("@pytest.mark"):
+                    shown = f"{name}=[{method!r}]"
+                raise pytest.UsageError(
+                    "fairquant: "
+                    + MSG_UNKNOWN_METHOD.format(
+                        shown=shown, source=source, method=method, error=err
+                    )
+                ) from err
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    wanted = [name for name in VARIANT_FIXTURES if name in metafunc.fixturenames]
+    if not wanted:
+        return
+    config = metafunc.config
+    settings = _test_settings(config, metafunc.definition)
+    state = config.stash[state_key]
+    if settings is not state.settings or not state.checked_methods:
+        _check_methods(state, settings)
+        state.checked_methods = state.checked_methods or settings is state.settings
+    for name in wanted:
+        methods = settings.methods or getattr(settings, VARIANT_FIXTURES[name])
+        metafunc.parametrize(name, list(methods), indirect=True, ids=list(methods))
+
+
+def _variant_key(item: pytest.Item) -> tuple[str, ...]:
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return ()
+    return tuple(str(callspec.params[n]) for n in VARIANT_FIXTURES if n in callspec.params)
+
+
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Validate markers, and run each method's tests as one block so its variant lives briefly."""
+    first_seen: dict[tuple[str, ...], int] = {}
+    for item in items:
+        item.stash[item_settings_key] = _test_settings(config, item)
+        first_seen.setdefault(_variant_key(item), len(first_seen))
+    if len(first_seen) > 1:
+        items.sort(key=lambda item: first_seen[_variant_key(item)])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    state = item.config.stash[state_key]
+    settings = item.stash.get(item_settings_key, state.settings)
+    keys = _variant_key(item)
+    method = keys[-1] if keys else None
+
+    def record(gate: str, comparison: Comparison) -> None:
+        state.record(item.nodeid, gate, method, comparison)
+        for key, value in _headline(gate, comparison).items():
+            item.user_properties.append((key, value))
+
+    context = GateContext(settings, predict=state.predict, record=record, outcome=_outcome)
+    with gate_context(context):
+        return (yield)
+
+
+def _headline(gate: str, comparison: Comparison) -> dict[str, Any]:
+    """The numbers a CI dashboard shows, as flat JUnit properties."""
+    c = comparison
+    prefix = f"fairquant.{c.attribute}.{c.gap}"
+    worst = c.worst_group
+    return {
+        f"{prefix}.verdict": c.verdict,
+        f"{prefix}.base_gap": c.base_gap,
+        f"{prefix}.compressed_gap": c.compressed_gap,
+        f"{prefix}.delta": c.delta,
+        f"{prefix}.p_value": c.p_value,
+        f"{prefix}.worst_group": getattr(worst, "group", worst),
+    }
+
+
+def _outcome(mode: str, text: str) -> None:
+    __tracebackhide__ = True
+    if mode == "skip":
+        pytest.skip(text)
+    pytest.xfail(text)
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Release a variant after the last test of its block."""
+    keys = _variant_key(item)
+    if keys and (nextitem is None or _variant_key(nextitem) != keys):
+        state = item.config.stash[state_key]
+        for method in keys:
+            state.release(method)
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+def load_factory(settings: Settings, name: str) -> Any:
+    """Call the ``package.module:callable`` factory of setting ``name`` (model or data)."""
+    option = OPTIONS_BY_NAME[name]
+    path = getattr(settings, name)
+    source = settings.sources.get(name, "default")
+    shown = f"{option.flag}={path}" if source == "command line" else f"{option.ini} = {path}"
+    module_name, attr = path.split(":", 1)
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as err:
+        raise ConfigError(
+            MSG_FACTORY_IMPORT.format(
+                shown=shown, source=source, module=module_name, error=f"{type(err).__name__}: {err}"
+            )
+        ) from err
+    target: Any = module
+    for part in attr.split("."):
+        if not hasattr(target, part):
+            raise ConfigError(
+                MSG_FACTORY_ATTRIBUTE.format(
+                    shown=shown, source=source, module=module_name, name=attr
+                )
+            )
+        target = getattr(target, part)
+    return target() if callable(target) else target
+
+
+def _factory_value(settings: Settings, name: str, check: Callable[[Any], str | None]) -> Any:
+    option = OPTIONS_BY_NAME[name]
+    if getattr(settings, name) is None:
+        raise ConfigError(
+            MSG_NO_FACTORY.format(
+                what=name, ini=option.ini, flag=option.flag, fixture=f"fairquant_{name}"
+            )
+        )
+    value = load_factory(settings, name)
+    expected = check(value)
+    if expected is not None:
+        source = settings.sources.get(name, "default")
+        path = getattr(settings, name)
+        shown = f"{option.flag}={path}" if source == "command line" else f"{option.ini} = {path}"
+        raise ConfigError(
+            MSG_FACTORY_TYPE.format(
+                shown=shown, source=source, got=type(value).__name__, expected=expected
+            )
+        )
+    return value
+
+
+def _is_module(value: Any) -> str | None:
+    import torch
+
+    return None if isinstance(value, torch.nn.Module) else "a torch.nn.Module"
+
+
+def _is_split(value: Any) -> str | None:
+    from .data.split import DemographicSplit
+
+    return None if isinstance(value, DemographicSplit) else "a DemographicSplit"
+
+
+@pytest.fixture(scope="session")
+def fairquant_settings(pytestconfig: pytest.Config) -> Settings:
+    """The session's resolved fairquant settings."""
+    return pytestconfig.stash[settings_key]
+
+
+@pytest.fixture(scope="session")
+def fairquant_model(fairquant_settings: Settings) -> Any:
+    """The dense model, from the ``fairquant_model`` factory (override in conftest.py)."""
+    return _factory_value(fairquant_settings, "model", _is_module)
+
+
+@pytest.fixture(scope="session")
+def model(fairquant_model: Any) -> Any:
+    """The dense model (``fairquant_model``); a ``model`` fixture of your own takes precedence."""
+    return fairquant_model
+
+
+@pytest.fixture(scope="session")
+def fairquant_data(fairquant_settings: Settings) -> Any:
+    """The evaluation split, from the ``fairquant_data`` factory (override in conftest.py)."""
+    return _factory_value(fairquant_settings, "data", _is_split)
+
+
+@pytest.fixture(scope="session")
+def demographic_split(
+    pytestconfig: pytest.Config, fairquant_data: Any, fairquant_settings: Settings
+) -> DemographicSplit:
+    """``fairquant_data``, subsampled if configured, without groups below the minimum size."""
+    problem = _is_split(fairquant_data)
+    if problem is not None:
+        raise ConfigError(
+            MSG_FACTORY_TYPE.format(
+                shown="fixture fairquant_data",
+                source="conftest.py",
+                got=type(fairquant_data).__name__,
+                expected=problem,
+            )
+        )
+    split: DemographicSplit = fairquant_data
+    s = fairquant_settings
+    if s.subsample is not None:
+        split = split.subsample(s.subsample, seed=s.seed)
+    for attribute in split.attribute_names:
+        split = split.filter_groups(attribute, min_size=s.min_group_size)
+    pytestconfig.stash[state_key].splits[split.name] = split.summary()
+    return split
+
+
+def _variant(request: pytest.FixtureRequest) -> Any:
+    state = request.config.stash[state_key]
+    dense = request.getfixturevalue("fairquant_model")
+    return state.variant(str(request.param), dense)
+
+
+@pytest.fixture
+def quantized_model(request: pytest.FixtureRequest) -> Any:
+    """The dense model compressed by one quantization method (the test id names it)."""
+    return _variant(request)
+
+
+@pytest.fixture
+def pruned_model(request: pytest.FixtureRequest) -> Any:
+    """The dense model compressed by one pruning method (the test id names it)."""
+    return _variant(request)
+
+
+@pytest.fixture
+def fairquant_snapshot(snapshot: Any) -> Any:
+    """syrupy's ``snapshot`` with the fairquant extension (tolerant numeric comparison)."""
+    from .snapshot import FairquantSnapshotExtension
+
+    return snapshot.use_extension(FairquantSnapshotExtension)
+
+
+# --------------------------------------------------------------------------- reports + xdist
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    state = config.stash.get(state_key, None)
+    if state is None:
+        return
+    if _is_worker(config):
+        config.workeroutput[RECORDS_KEY] = json.dumps(  # type: ignore[attr-defined]
+            {"records": state.records, "methods": state.methods, "splits": state.splits}
+        )
+        return
+    if state.settings.report:
+        from .report import build_report, write_reports
+
+        report = build_report(
+            state.records,
+            settings=state.settings.to_dict(),
+            methods=state.methods,
+            splits=state.splits,
+            command=config.invocation_params.args,
+        )
+        state.notes.extend(write_reports(state.settings.report, report))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """On the xdist controller: merge a worker's records into the session's."""
+    payload = getattr(node, "workeroutput", {}).get(RECORDS_KEY)
+    if payload is None:
+        return
+    state = node.config.stash[state_key]
+    data = json.loads(payload)
+    state.records.extend(data["records"])
+    state.methods.update(data["methods"])
+    state.splits.update(data["splits"])
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash.get(state_key, None)
+    if state is None or _is_worker(config) or not (state.records or state.notes):
+        return
+    from .report.terminal import summary_lines
+
+    verbosity = config.get_verbosity()
+    if verbosity >= 0:
+        terminalreporter.write_sep("-", "fairquant")
+    lines = summary_lines(state.records, verbosity=verbosity) if state.records else []
+    for line in [*lines, *state.notes]:
+        terminalreporter.write_line(line)

@@ -1,0 +1,578 @@
+"""The fairness gates: assertion functions, their failure text, and the context the plugin sets.
+
+``assert_no_bias_amplification`` compares a dense and a compressed model per group with
+:func:`pytest_fairquant.stats.compare`; ``assert_fvo_below`` checks one model's gap against a
+threshold with :func:`pytest_fairquant.stats.assess_gap`. Both raise
+:class:`FairnessAssertionError` (an ``AssertionError``) with a verdict line, a table of groups and
+a hint. They never import pytest: under the plugin, a :class:`GateContext` supplies the session's
+settings, its prediction cache, a sink for the session report and ``user_properties``, and the
+pytest outcome of an inconclusive verdict; outside pytest the library defaults apply.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import InputError
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from .data.split import DemographicSplit
+    from .metrics.report import GroupReport
+    from .predictions import Predictions
+    from .stats import Comparison
+
+MSG_NO_SPLIT = (
+    "{name} is a model: pass the DemographicSplit to evaluate it on, "
+    "or pass arrays (y_true=, base_pred=, compressed_pred=, sensitive_features=)"
+)
+MSG_ARRAYS = "array form needs y_true=, {preds} and sensitive_features=; missing {missing}"
+MSG_MIXED = "pass either models/predictions or the array keywords, not both"
+MSG_UNKNOWN_ATTRIBUTE = "attribute {name!r} is not in the split; it has {known}"
+MSG_RETRIEVAL_ONLY = (
+    "gap {gap!r} measures retrieval: pass Predictions of kind 'retrieval' "
+    "(scores of shape (n, queries)), got kind {kind!r}"
+)
+
+#: Table rows shown in a failure message; the rest are counted, worst groups first.
+MAX_ROWS = 10
+#: Metrics where a larger value is worse; for the others (accuracy, tpr, ...) a drop is harm.
+LOWER_IS_BETTER = frozenset({"fpr", "fnr", "ece", "uncertainty", "flip_rate"})
+_RETRIEVAL_GAPS = frozenset({"max_skew", "min_skew"})
+
+
+class InconclusiveWarning(UserWarning):
+    """A gate could not decide, and ``fairquant_inconclusive = pass-with-warning`` let it pass."""
+
+
+# --------------------------------------------------------------------------- plugin context
+
+
+@dataclass
+class GateContext:
+    """What the plugin lends the gates while a test runs (all optional outside pytest)."""
+
+    settings: Settings = field(default_factory=Settings)
+    #: ``predict(model, split) -> Predictions`` through the session's prediction cache.
+    predict: Callable[[Any, DemographicSplit], Predictions] | None = None
+    #: Receives every comparison a gate made, with its gate name, for reports and JUnit.
+    record: Callable[[str, Comparison], None] | None = None
+    #: Turns a non-failing undecided verdict into a pytest outcome (skip, xfail).
+    outcome: Callable[[str, str], None] | None = None
+
+
+_CONTEXTS: list[GateContext] = []
+
+
+@contextlib.contextmanager
+def gate_context(context: GateContext) -> Iterator[GateContext]:
+    """Make ``context`` the active one for the gates called inside the block."""
+    _CONTEXTS.append(context)
+    try:
+        yield context
+    finally:
+        _CONTEXTS.remove(context)
+
+
+def active_context() -> GateContext:
+    return _CONTEXTS[-1] if _CONTEXTS else GateContext()
+
+
+# --------------------------------------------------------------------------- the error
+
+
+class FairnessAssertionError(AssertionError):
+    """A fairness gate failed; ``comparisons`` holds every comparison it made."""
+
+    def __init__(self, comparisons: Sequence[Comparison], message: str) -> None:
+        super().__init__(message)
+        self.comparisons = tuple(comparisons)
+
+    @property
+    def comparison(self) -> Comparison:
+        """The comparison that decided the failure (the first one not passing)."""
+        return next(c for c in self.comparisons if c.verdict != "pass")
+
+
+def _num(value: float | None, signed: bool = False) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:+.4f}" if signed else f"{value:.4f}"
+
+
+def _interval(interval: Sequence[float] | None) -> str:
+    if interval is None:
+        return "n/a"
+    lo, hi = interval
+    return f"[{_num(lo, True)}, {_num(hi, True)}]"
+
+
+def _harm(delta: float, metric: str) -> float:
+    """How much worse a group got (positive = worse), for sorting worst first."""
+    if math.isnan(delta):
+        return -math.inf
+    return delta if metric in LOWER_IS_BETTER else -delta
+
+
+def _table(rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return [
+        "  "
+        + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+        for r in rows
+    ]
+
+
+_HINTS = {
+    "fail": "hint: the compressed model is measurably less fair; try a gentler method, "
+    "calibrate or fine-tune after compression, or raise tolerance= if this change is acceptable.",
+    "inconclusive": "hint: too few samples to tell; {more}, or set fairquant_inconclusive to "
+    "xfail/skip/pass-with-warning to let undecided gates through.",
+    "insufficient_data": "hint: some groups are below the minimum support; add samples for them "
+    "or lower fairquant_min_group_size / fairquant_min_positives.",
+    "error": "hint: the comparison could not be computed; see the reasons above.",
+}
+
+
+def render(comparison: Comparison, *, method: str = "compressed") -> str:
+    """The failure text of one comparison: verdict line, group table, statistics, hint."""
+    c = comparison
+    label = method if method != "dense" else "compressed"
+    where = f" on {c.attribute!r}" if c.attribute else ""
+    if c.verdict == "fail":
+        head = (
+            f"FAIL: {c.gap} gap{where} grew by {_num(c.delta, True)} "
+            f"(dense {_num(c.base_gap)} -> {label} {_num(c.compressed_gap)}), "
+            f"beyond the tolerance {_num(c.tolerance)}"
+        )
+    elif c.verdict == "pass":
+        head = (
+            f"PASS: {c.gap} gap{where} changed by {_num(c.delta, True)}, within {_num(c.tolerance)}"
+        )
+    else:
+        head = f"{c.verdict.upper()}: {c.gap} gap{where}: " + (
+            "; ".join(c.reasons) if c.reasons else "undecided"
+        )
+    sign = "<=" if c.metric in LOWER_IS_BETTER else ">="
+    group_limit = f"{sign} {'+' if sign == '<=' else '-'}{c.tolerance:.4f}"
+    rows: list[tuple[str, ...]] = [
+        ("group", "n", "dense", label, "delta", f"{1 - c.alpha:.0%} interval", "limit"),
+        (
+            f"[{c.gap} gap]",
+            str(c.n),
+            _num(c.base_gap),
+            _num(c.compressed_gap),
+            _num(c.delta, True),
+            _interval(c.interval),
+            f"<= +{c.tolerance:.4f}",
+        ),
+    ]
+    groups = sorted(c.groups, key=lambda g: _harm(float(g.delta), c.metric), reverse=True)
+    for g in groups[:MAX_ROWS]:
+        rows.append(
+            (
+                str(g.group),
+                str(g.n),
+                _num(g.base),
+                _num(g.compressed),
+                _num(g.delta, True),
+                _interval(g.interval),
+                group_limit,
+            )
+        )
+    lines = [head, *_table(rows)]
+    if len(groups) > MAX_ROWS:
+        lines.append(f"  ... {len(groups) - MAX_ROWS} more groups (see the session report)")
+    lines.append(
+        f"{c.metric} per group; p = {_num(c.p_value)} ({c.test}, correction: {c.correction}), "
+        f"alpha {c.alpha:g}, {c.n_boot} bootstrap resamples, seed {c.seed}"
+    )
+    if c.verdict != "fail" and c.reasons and c.verdict != "pass":
+        pass  # the reasons are already the verdict line
+    more = (
+        f"about {c.required_n} samples per group would decide it"
+        if c.required_n
+        else "more samples per group would decide it"
+    )
+    hint = _HINTS.get(c.verdict)
+    if hint:
+        lines.append(hint.format(more=more))
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """Aligned arrays of one gate call: truth, predictions and one feature per attribute."""
+
+    y_true: Any
+    preds: tuple[Any, ...]
+    features: Mapping[str, Any]
+    methods: tuple[str, ...]
+    kind: str | None = None
+    scores: tuple[Any, ...] = ()
+
+
+def _is_predictions(value: Any) -> bool:
+    from .predictions import Predictions
+
+    return isinstance(value, Predictions)
+
+
+def _predictions(value: Any, split: DemographicSplit | None, name: str) -> Predictions:
+    if _is_predictions(value):
+        return value  # type: ignore[no-any-return]
+    if split is None:
+        raise InputError(MSG_NO_SPLIT.format(name=name))
+    ctx = active_context()
+    if ctx.predict is not None:
+        return ctx.predict(value, split)
+    from .evaluate import predict
+
+    settings = ctx.settings
+    return predict(value, split, device=settings.device, batch_size=settings.batch_size)
+
+
+def _attributes(
+    split: DemographicSplit | None, features: Any, attribute: str | None
+) -> dict[str, Any]:
+    """One sensitive feature array per attribute under test."""
+    if split is not None and features is None:
+        known = split.attribute_names
+        names = known if attribute is None else (attribute,)
+        for name in names:
+            if name not in known and "×" not in name:
+                raise InputError(MSG_UNKNOWN_ATTRIBUTE.format(name=name, known=list(known)))
+        return {name: split.sensitive_features(name) for name in names}
+    if isinstance(features, Mapping):
+        if attribute is not None:
+            if attribute not in features:
+                raise InputError(MSG_UNKNOWN_ATTRIBUTE.format(name=attribute, known=list(features)))
+            return {attribute: features[attribute]}
+        return dict(features)
+    return {attribute or "group": features}
+
+
+def _gather(
+    models: Mapping[str, Any],
+    split: DemographicSplit | None,
+    arrays: Mapping[str, Any],
+    attribute: str | None,
+) -> _Inputs:
+    """Resolve models/predictions or the array keywords into aligned inputs."""
+    given = {k: v for k, v in arrays.items() if v is not None}
+    if any(v is not None for v in models.values()) and given.keys() - {
+        "sensitive_features",
+        "y_true",
+    }:
+        raise InputError(MSG_MIXED)
+    if all(v is None for v in models.values()):
+        wanted = ["y_true", *[f"{k}_pred" for k in models], "sensitive_features"]
+        missing = [k for k in wanted if given.get(k) is None]
+        if missing and not (split is not None and set(missing) <= {"y_true", "sensitive_features"}):
+            raise InputError(
+                MSG_ARRAYS.format(preds=", ".join(f"{k}_pred=" for k in models), missing=missing)
+            )
+        y_true = given.get("y_true", split.labels if split is not None else None)
+        return _Inputs(
+            y_true=y_true,
+            preds=tuple(given[f"{k}_pred"] for k in models),
+            features=_attributes(split, given.get("sensitive_features"), attribute),
+            methods=tuple("dense" if k == "base" else k for k in models),
+        )
+    preds = tuple(_predictions(v, split, k) for k, v in models.items())
+    if split is None:
+        y_true, features = given.get("y_true"), given.get("sensitive_features")
+        if y_true is None or features is None:
+            raise InputError(MSG_NO_SPLIT.format(name=next(iter(models))))
+    else:
+        y_true, features = split.labels, given.get("sensitive_features")
+    return _Inputs(
+        y_true=y_true,
+        preds=tuple(p.pred for p in preds),
+        features=_attributes(split, features, attribute),
+        methods=tuple(p.method for p in preds),
+        kind=preds[0].kind,
+        scores=tuple(p.scores for p in preds),
+    )
+
+
+# --------------------------------------------------------------------------- verdicts
+
+
+def _holm_across(comparisons: list[Comparison], alpha: float) -> list[Comparison]:
+    """Holm's step-down across attributes: a failure must survive the family-wise correction."""
+    if len(comparisons) < 2:
+        return comparisons
+    from .stats import holm
+
+    adjusted = holm([c.p_value for c in comparisons])
+    out = []
+    for c, p in zip(comparisons, adjusted, strict=True):
+        if c.verdict == "fail" and not p <= alpha:
+            c = c.downgraded(  # type: ignore[attr-defined]
+                f"not significant after Holm across {len(comparisons)} attributes (p_adj={p:.4f})"
+            )
+        out.append(c)
+    return out
+
+
+def _decide(gate: str, comparisons: list[Comparison], methods: Sequence[str]) -> None:
+    """Record the comparisons, then raise, skip/xfail, warn or return per the verdicts."""
+    __tracebackhide__ = True
+    ctx = active_context()
+    if ctx.record is not None:
+        for c in comparisons:
+            ctx.record(gate, c)
+    method = methods[-1] if methods else "compressed"
+    failing = [c for c in comparisons if c.verdict in ("fail", "error")]
+    undecided = [c for c in comparisons if c.verdict in ("inconclusive", "insufficient_data")]
+    if failing:
+        raise FairnessAssertionError(
+            comparisons, "\n\n".join(render(c, method=method) for c in failing)
+        )
+    if not undecided:
+        return
+    text = "\n\n".join(render(c, method=method) for c in undecided)
+    mode = ctx.settings.inconclusive
+    if mode == "fail":
+        raise FairnessAssertionError(comparisons, text)
+    if mode == "pass-with-warning":
+        warnings.warn(InconclusiveWarning(text), stacklevel=3)
+        return
+    if ctx.outcome is None:
+        raise FairnessAssertionError(comparisons, text)
+    ctx.outcome(mode, text)
+
+
+def _single_or_all(comparisons: list[Comparison]) -> Comparison | tuple[Comparison, ...]:
+    return comparisons[0] if len(comparisons) == 1 else tuple(comparisons)
+
+
+def _opt(value: Any, default: Any) -> Any:
+    return default if value is None else value
+
+
+# --------------------------------------------------------------------------- gates
+
+
+def assert_no_bias_amplification(
+    base: Any = None,
+    compressed: Any = None,
+    split: DemographicSplit | None = None,
+    *,
+    attribute: str | None = None,
+    gap: str | None = None,
+    metric: str | None = None,
+    tolerance: float | None = None,
+    alpha: float | None = None,
+    n_boot: int | None = None,
+    seed: int | None = None,
+    min_group_size: int | None = None,
+    min_positives: int | None = None,
+    correction: str | None = None,
+    y_true: Any = None,
+    base_pred: Any = None,
+    compressed_pred: Any = None,
+    sensitive_features: Any = None,
+    sample_weight: Any = None,
+    **compare_options: Any,
+) -> Comparison | tuple[Comparison, ...]:
+    """Fail when ``compressed`` widens the gap beyond ``tolerance`` relative to ``base``.
+
+    ``base``/``compressed`` are models (evaluated on ``split``), :class:`Predictions`, or omitted
+    in favour of ``y_true=``, ``base_pred=``, ``compressed_pred=``, ``sensitive_features=``.
+    ``attribute=None`` tests every attribute of the split (Holm across them). ``None`` options
+    take the plugin's settings (marker > CLI > ini), else the library defaults. Returns the
+    Comparison (a tuple of them for several attributes) when the gate passes.
+    """
+    __tracebackhide__ = True
+    s = active_context().settings
+    attribute = _opt(attribute, s.attribute)
+    inputs = _gather(
+        {"base": base, "compressed": compressed},
+        split,
+        {
+            "y_true": y_true,
+            "base_pred": base_pred,
+            "compressed_pred": compressed_pred,
+            "sensitive_features": sensitive_features,
+        },
+        attribute,
+    )
+    gap = _opt(gap, s.gap)
+    options = {
+        "gap": gap,
+        "metric": _opt(metric, s.metric),
+        "tolerance": _opt(tolerance, s.tolerance),
+        "alpha": _opt(alpha, s.alpha),
+        "n_boot": _opt(n_boot, s.n_boot),
+        "seed": _opt(seed, s.seed),
+        "min_group_size": _opt(min_group_size, s.min_group_size),
+        "min_positives": _opt(min_positives, s.min_positives),
+        "correction": _opt(correction, s.correction),
+        **compare_options,
+    }
+    if split is not None and split.weights is not None and sample_weight is None:
+        sample_weight = split.weights
+    comparisons: list[Comparison] = []
+    if gap in _RETRIEVAL_GAPS:
+        comparisons = [
+            _compare_retrieval(inputs, name, feature, options)
+            for name, feature in inputs.features.items()
+        ]
+    else:
+        from .stats import compare
+
+        for name, feature in inputs.features.items():
+            comparisons.append(
+                compare(
+                    inputs.y_true,
+                    inputs.preds[0],
+                    inputs.preds[1],
+                    sensitive_features=feature,
+                    sample_weight=sample_weight,
+                    attribute=name,
+                    **options,
+                )
+            )
+    comparisons = _holm_across(comparisons, options["alpha"])
+    _decide("assert_no_bias_amplification", comparisons, inputs.methods)
+    return _single_or_all(comparisons)
+
+
+def _compare_retrieval(
+    inputs: _Inputs, attribute: str, feature: Any, options: Mapping[str, Any]
+) -> Comparison:
+    """MaxSkew/MinSkew per query for both models, compared with a paired t-test over queries."""
+    from . import metrics
+    from .stats import compare_units
+
+    if inputs.kind not in (None, "retrieval") or not inputs.scores:
+        raise InputError(MSG_RETRIEVAL_ONLY.format(gap=options["gap"], kind=inputs.kind))
+    skew = getattr(metrics, options["gap"])
+    per_query = [
+        np.asarray(skew(np.asarray(s).T, sensitive_features=feature)) for s in inputs.scores
+    ]
+    return compare_units(
+        per_query[0],
+        per_query[1],
+        tolerance=options["tolerance"],
+        alpha=options["alpha"],
+        gap=options["gap"],
+        attribute=attribute,
+    )
+
+
+def assert_fvo_below(
+    model: Any = None,
+    split: DemographicSplit | None = None,
+    *,
+    threshold: float,
+    attribute: str | None = None,
+    gap: str = "fvo",
+    alpha: float | None = None,
+    n_boot: int | None = None,
+    seed: int | None = None,
+    min_group_size: int | None = None,
+    y_true: Any = None,
+    y_pred: Any = None,
+    sensitive_features: Any = None,
+    sample_weight: Any = None,
+    **assess_options: Any,
+) -> Comparison | tuple[Comparison, ...]:
+    """Fail when one model's gap (FVO by default) is significantly above ``threshold``.
+
+    ``model`` is a model (evaluated on ``split``), :class:`Predictions`, or omitted in favour
+    of ``y_true=``, ``y_pred=``, ``sensitive_features=``.
+    """
+    __tracebackhide__ = True
+    from .stats import assess_gap
+
+    s = active_context().settings
+    attribute = _opt(attribute, s.attribute)
+    inputs = _gather(
+        {"y": model},
+        split,
+        {"y_true": y_true, "y_pred": y_pred, "sensitive_features": sensitive_features},
+        attribute,
+    )
+    if split is not None and split.weights is not None and sample_weight is None:
+        sample_weight = split.weights
+    a = _opt(alpha, s.alpha)
+    comparisons = [
+        assess_gap(
+            inputs.y_true,
+            inputs.preds[0],
+            sensitive_features=feature,
+            gap=gap,
+            threshold=threshold,
+            alpha=a,
+            n_boot=_opt(n_boot, s.n_boot),
+            seed=_opt(seed, s.seed),
+            min_group_size=_opt(min_group_size, s.min_group_size),
+            sample_weight=sample_weight,
+            attribute=name,
+            **assess_options,
+        )
+        for name, feature in inputs.features.items()
+    ]
+    comparisons = _holm_across(comparisons, a)
+    _decide("assert_fvo_below", comparisons, inputs.methods)
+    return _single_or_all(comparisons)
+
+
+def group_report(
+    model_or_predictions: Any,
+    split: DemographicSplit,
+    *,
+    attribute: str | None = None,
+    metrics: Sequence[str] | None = None,
+    n_boot: int | None = None,
+    seed: int | None = None,
+) -> GroupReport | dict[str, GroupReport]:
+    """Per-group metrics of one model with bootstrap intervals (one report per attribute)."""
+    from .metrics import group_metrics
+    from .stats import group_intervals
+
+    s = active_context().settings
+    preds = _predictions(model_or_predictions, split, "model_or_predictions")
+    features = _attributes(split, None, _opt(attribute, s.attribute))
+    names = tuple(metrics) if metrics is not None else (s.metric,)
+    reports = {}
+    for name, feature in features.items():
+        report = group_metrics(
+            split.labels,
+            preds.pred,
+            sensitive_features=feature,
+            metrics=names,
+            y_prob=preds.probs,
+            attribute=name,
+        )
+        intervals = group_intervals(
+            split.labels,
+            preds.pred,
+            sensitive_features=feature,
+            metrics=names,
+            y_prob=preds.probs,
+            n_boot=_opt(n_boot, s.n_boot),
+            seed=_opt(seed, s.seed),
+        )
+        meta = dict(report.metadata)
+        meta["method"] = preds.method
+        info = preds.metadata.get("compression") if preds.metadata else None
+        if info is not None:
+            meta["compression"] = info
+        reports[name] = type(report)(**{**report.__dict__, "metadata": meta}).with_intervals(
+            intervals
+        )
+    return next(iter(reports.values())) if len(reports) == 1 else reports

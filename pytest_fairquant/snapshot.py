@@ -1,0 +1,202 @@
+"""A syrupy extension for per-group metrics: canonical JSON compared with a numeric tolerance.
+
+A :class:`~pytest_fairquant.metrics.report.GroupReport` (or a mapping of them, one per attribute)
+is written as canonical JSON: a schema version, string keys, plain floats rounded to 6 decimals,
+and per group and metric the value, its interval and n, plus the method that produced it. Two
+reports match when their structure (attributes, metrics, groups, n, method) is equal and every
+value lies within the tolerance: the larger of ``fairquant_snapshot_tolerance`` and the stored
+interval's half-width, so noise (another machine, a GPU kernel) passes and a real change fails.
+
+syrupy only writes on ``--snapshot-update`` (and merges xdist workers' writes itself). A snapshot
+file that is not valid fairquant JSON raises :class:`~pytest_fairquant.errors.SnapshotError`
+naming the file; it is never overwritten silently, even under ``--snapshot-update``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
+
+from .errors import SnapshotError
+
+SCHEMA = "pytest-fairquant/group-report/1"
+DECIMALS = 6
+
+MSG_CORRUPT = (
+    "fairquant snapshot {path} is corrupt ({error}); fix or delete the file, then re-create it "
+    "with --snapshot-update"
+)
+MSG_UNSUPPORTED = (
+    "fairquant_snapshot compares GroupReport objects (or a mapping attribute -> GroupReport); "
+    "got {kind}"
+)
+
+
+def _round(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return None if math.isnan(number) else round(number, DECIMALS)
+
+
+def _canonical_report(report: Any) -> dict[str, Any]:
+    raw = report.to_dict()
+    intervals = raw.get("intervals") or {}
+    reasons = raw.get("reasons") or {}
+    groups: dict[str, dict[str, Any]] = {}
+    for metric, per_group in raw["by_group"].items():
+        for group, value in per_group.items():
+            entry = groups.setdefault(str(group), {"n": int(raw["n"][str(group)])})
+            interval = (intervals.get(metric) or {}).get(str(group))
+            cell: dict[str, Any] = {
+                "value": _round(value),
+                "interval": None if interval is None else [_round(v) for v in interval],
+            }
+            reason = (reasons.get(metric) or {}).get(str(group))
+            if cell["value"] is None and reason:
+                cell["reason"] = reason if isinstance(reason, str) else reason.get("reason")
+            entry[str(metric)] = cell
+    metadata = raw.get("metadata") or {}
+    return {
+        "metrics": [str(m) for m in raw["metrics"]],
+        "overall": {str(m): _round(v) for m, v in raw["overall"].items()},
+        "groups": dict(sorted(groups.items())),
+        "method": metadata.get("method"),
+        "metadata": metadata,
+    }
+
+
+def canonicalize(data: Any) -> dict[str, Any]:
+    """The canonical, JSON-ready form of a GroupReport or a mapping attribute -> GroupReport."""
+    if hasattr(data, "by_group") and hasattr(data, "to_dict"):
+        reports = {str(data.attribute): data}
+    elif isinstance(data, Mapping) and data and all(hasattr(v, "by_group") for v in data.values()):
+        reports = {str(k): v for k, v in data.items()}
+    else:
+        raise TypeError(MSG_UNSUPPORTED.format(kind=type(data).__name__))
+    return {
+        "schema": SCHEMA,
+        "reports": {k: _canonical_report(v) for k, v in sorted(reports.items())},
+    }
+
+
+def _tolerance() -> float:
+    from .gate import active_context
+
+    return active_context().settings.snapshot_tolerance
+
+
+def differences(
+    current: Mapping[str, Any], stored: Mapping[str, Any], tolerance: float
+) -> list[str]:
+    """Why ``current`` does not match ``stored``: one line per difference; empty when they match."""
+    out: list[str] = []
+    if current.get("schema") != stored.get("schema"):
+        return [f"schema {current.get('schema')!r} != stored {stored.get('schema')!r}"]
+    cur_reports, old_reports = current["reports"], stored["reports"]
+    if cur_reports.keys() != old_reports.keys():
+        return [f"attributes {sorted(cur_reports)} != stored {sorted(old_reports)}"]
+    for attribute, cur in cur_reports.items():
+        old = old_reports[attribute]
+        where = f"{attribute}"
+        if cur["method"] != old["method"]:
+            out.append(f"{where}: method {cur['method']!r} != stored {old['method']!r}")
+        if cur["metrics"] != old["metrics"] or cur["groups"].keys() != old["groups"].keys():
+            out.append(
+                f"{where}: metrics/groups {cur['metrics']} {sorted(cur['groups'])} != stored "
+                f"{old['metrics']} {sorted(old['groups'])}"
+            )
+            continue
+        for metric in cur["metrics"]:
+            out.extend(
+                _value_difference(
+                    f"{where}: overall {metric}",
+                    cur["overall"][metric],
+                    old["overall"][metric],
+                    None,
+                    tolerance,
+                )
+            )
+        for group, entry in cur["groups"].items():
+            old_entry = old["groups"][group]
+            if entry["n"] != old_entry["n"]:
+                out.append(f"{where}: group {group!r} n {entry['n']} != stored {old_entry['n']}")
+            for metric in cur["metrics"]:
+                out.extend(
+                    _value_difference(
+                        f"{where}: {group!r} {metric}",
+                        entry[metric]["value"],
+                        old_entry[metric]["value"],
+                        old_entry[metric]["interval"],
+                        tolerance,
+                    )
+                )
+    return out
+
+
+def _value_difference(
+    where: str,
+    value: float | None,
+    stored: float | None,
+    interval: list[float | None] | None,
+    tolerance: float,
+) -> Iterator[str]:
+    if value is None or stored is None:
+        if value != stored:
+            yield f"{where}: {value} != stored {stored}"
+        return
+    allowed = tolerance
+    if interval is not None and None not in interval:
+        lo, hi = interval
+        allowed = max(allowed, (float(hi) - float(lo)) / 2)  # type: ignore[arg-type]
+    if abs(value - stored) > allowed + 1e-12:
+        yield f"{where}: {value:.6f} != stored {stored:.6f} (|diff| {abs(value - stored):.6f} > allowed {allowed:.6f})"
+
+
+class FairquantSnapshotExtension(SingleFileSnapshotExtension):
+    """One JSON file (``.fairquant``, so syrupy's JSON extension never claims it) per snapshot."""
+
+    file_extension = "fairquant"
+    _write_mode = WriteMode.TEXT
+
+    def serialize(self, data: Any, **_: Any) -> str:
+        return json.dumps(canonicalize(data), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+    def read_snapshot_data_from_location(
+        self, *, snapshot_location: str, snapshot_name: str, session_id: str
+    ) -> Any:
+        text = super().read_snapshot_data_from_location(
+            snapshot_location=snapshot_location, snapshot_name=snapshot_name, session_id=session_id
+        )
+        if text is not None:
+            _parse(str(text), snapshot_location)
+        return text
+
+    def matches(self, *, serialized_data: Any, snapshot_data: Any) -> bool:
+        current = json.loads(serialized_data)
+        stored = _parse(str(snapshot_data), "the stored snapshot")
+        return not differences(current, stored, _tolerance())
+
+    def diff_lines(self, serialized_data: Any, snapshot_data: Any) -> Iterator[str]:
+        if not snapshot_data:
+            return iter(())
+        current = json.loads(serialized_data)
+        stored = _parse(str(snapshot_data), "the stored snapshot")
+        return iter(differences(current, stored, _tolerance()))
+
+
+def _parse(text: str, path: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise SnapshotError(MSG_CORRUPT.format(path=path, error=f"invalid JSON: {err}")) from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA or "reports" not in data:
+        found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        raise SnapshotError(
+            MSG_CORRUPT.format(path=path, error=f"schema {found!r}, expected {SCHEMA!r}")
+        )
+    return data
