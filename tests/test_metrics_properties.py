@@ -134,7 +134,7 @@ def test_bounds_and_undefined_values(c: Case) -> None:
         for group, value in report.by_group[metric].items():
             assert (data["by_group"][metric][group] is None) == math.isnan(value)
     if len(report.n) > 1:
-        fvo = M.fvo(c.y, c.p, sensitive_features=c.g, sample_weight=c.w)
+        fvo = M.fvo(c.y, c.p, sensitive_features=c.g, sample_weight=c.w, n_classes=c.n_classes)
         assert 0.0 <= fvo <= 1.0
     ece = M.expected_calibration_error(c.y, c.prob, sample_weight=c.w)
     assert 0.0 <= ece <= 1.0

@@ -43,7 +43,9 @@ def group_sums(
     keys, n_labels = _keys(codes, values, n_groups)
     w = _per_entry(weights, values.shape)
     size = n_labels * n_groups
-    sums = np.bincount(keys.ravel(), weights=(w * values).ravel(), minlength=size).astype(np.float64)
+    sums = np.bincount(keys.ravel(), weights=(w * values).ravel(), minlength=size).astype(
+        np.float64
+    )
     totals = np.bincount(keys.ravel(), weights=w.ravel(), minlength=size).astype(np.float64)
     shape = (n_groups,) if values.ndim == 1 else (n_labels, n_groups)
     return _with_overall(sums.reshape(shape)), _with_overall(totals.reshape(shape))

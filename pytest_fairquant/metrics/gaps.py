@@ -73,10 +73,11 @@ def fvo(
     sensitive_features: Any,
     sample_weight: Any = None,
     method: Method = "between_groups",
+    n_classes: int | None = None,
 ) -> Gap:
     """Fairness Violation Observed (paper 002, eq. 2): max_g acc_g − min_g acc_g."""
     report = _gap_report(
-        ("accuracy",), "fvo", y_true, y_pred, sensitive_features, sample_weight, None, "auto"
+        ("accuracy",), "fvo", y_true, y_pred, sensitive_features, sample_weight, n_classes, "auto"
     )
     return _per_label(report, "accuracy", lambda m: report.difference(m, method))
 
