@@ -162,3 +162,21 @@ def test_images_missing_from_the_partition_are_skipped_with_a_warning(tmp_path: 
     ):
         data = read_celeba(tmp_path, "all")
     assert len(data) == 4
+
+
+@pytest.mark.parametrize(
+    ("bad", "problem"),
+    [
+        ("000002.jpg 1 1", "2 values after the file name, expected 1"),
+        ("000002.jpg one", "non-integer values ['one']"),
+    ],
+)
+def test_extra_or_non_integer_values_name_the_line(tmp_path: Path, bad: str, problem: str) -> None:
+    written = write_celeba(tmp_path, n=3, bbox=False)
+    part = written.files[1]
+    part.write_text(part.read_text().replace("000002.jpg 1", bad))
+    with pytest.raises(DataError) as err:
+        read_celeba(tmp_path)
+    assert str(err.value).startswith(
+        MSG_BAD_LINE.split("{layout}")[0].format(path=part, line=2, problem=problem)
+    )

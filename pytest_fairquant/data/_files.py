@@ -152,9 +152,11 @@ def image_split(
     if check:
         check_images(items)
 
+    prefix = os.path.join(root, "")
+
     def key(item: str | ImageRef) -> str:
         path = item.path if isinstance(item, ImageRef) else item
-        rel = os.path.relpath(path, root) if os.path.isabs(path) else path
+        rel = path[len(prefix) :] if path.startswith(prefix) else os.path.relpath(path, root)
         box = f"@{item.box}" if isinstance(item, ImageRef) and item.box is not None else ""
         return rel.replace(os.sep, "/") + box
 

@@ -9,6 +9,8 @@ in-the-wild ``img_celeba/`` images), and the aligned images in ``img_align_celeb
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,55 +53,82 @@ def _locate(root: Path, name: str) -> Path:
 
 @dataclass(frozen=True)
 class _Listing:
-    """A whitespace-separated CelebA list file: header lines, then file name + values per line."""
+    """A whitespace-separated CelebA list file: header lines, then a file name and integers per line."""
 
     path: Path
     header: list[str]
     files: list[str]
-    values: list[list[str]]
-    line_numbers: list[int]
+    values: NDArray[np.int64]
 
-    def bad_line(self, row: int, problem: str) -> DataError:
-        return DataError(
-            MSG_BAD_LINE.format(
-                path=self.path, line=self.line_numbers[row], problem=problem, layout=_LAYOUT
-            )
+
+def _line_number(path: Path, header_lines: int, row: int) -> int:
+    """The file line of data row ``row`` (blank lines do not count as rows); only on errors."""
+    with path.open() as f:
+        seen = -1
+        for number, line in enumerate(f, start=1):
+            if number > header_lines and line.strip():
+                seen += 1
+                if seen == row:
+                    return number
+    return header_lines + row + 1
+
+
+def _read_listing(
+    path: Path, *, header_lines: int, width: int | None, allowed: set[int] | None
+) -> _Listing:
+    """Parse a list file with pandas' C parser (CelebA's has 202,599 lines); errors name the line.
+
+    ``width`` is the number of values after the file name; ``None`` takes it from the last
+    header line (the attribute names).
+    """
+    import pandas as pd
+
+    with path.open() as f:
+        header = [f.readline().strip() for _ in range(header_lines)]
+    width = len(header[-1].split()) if width is None and header else width or 0
+
+    def bad(row: int, problem: str) -> DataError:
+        line = _line_number(path, header_lines, row)
+        return DataError(MSG_BAD_LINE.format(path=path, line=line, problem=problem, layout=_LAYOUT))
+
+    try:
+        frame = pd.read_csv(
+            path,
+            sep=r"\s+",
+            header=None,
+            skiprows=header_lines,
+            names=range(width + 1),
+            dtype={0: str},
+            index_col=False,
         )
-
-    def as_ints(self, width: int, allowed: set[int] | None) -> NDArray[np.int64]:
-        """The values as an (n, width) int array; the first bad line is named."""
-        try:
-            arr = np.asarray(self.values, dtype=np.int64).reshape(len(self.values), width)
-        except ValueError:
-            for row, fields in enumerate(self.values):
-                if not all(f.lstrip("-").isdigit() for f in fields):
-                    raise self.bad_line(row, f"non-integer values {fields}") from None
-            raise
-        if allowed is not None:
-            bad = ~np.isin(arr, sorted(allowed))
-            if bad.any():
-                row = int(np.flatnonzero(bad.any(axis=1))[0])
-                found = int(arr[row][bad[row]][0])
-                raise self.bad_line(row, f"values must be {sorted(allowed)}, found {found}")
-        return arr
-
-
-def _read_listing(path: Path, *, header_lines: int, columns: int | None) -> _Listing:
-    lines = path.read_text().splitlines()
-    listing = _Listing(path, lines[:header_lines], [], [], [])
-    for number, line in enumerate(lines[header_lines:], start=header_lines + 1):
-        fields = line.split()
-        if not fields:
-            continue
-        listing.line_numbers.append(number)
-        if columns is not None and len(fields) != columns + 1:
-            raise listing.bad_line(
-                len(listing.line_numbers) - 1,
-                f"{len(fields) - 1} values after the file name, expected {columns}",
-            )
-        listing.files.append(fields[0])
-        listing.values.append(fields[1:])
-    return listing
+    except pd.errors.EmptyDataError:
+        frame = pd.DataFrame(columns=range(width + 1))
+    except pd.errors.ParserError as exc:
+        found = re.search(r"line (\d+), saw (\d+)", str(exc))
+        line, saw = (found.group(1), int(found.group(2)) - 1) if found else ("?", "more")
+        problem = f"{saw} values after the file name, expected {width}"
+        raise DataError(
+            MSG_BAD_LINE.format(path=path, line=line, problem=problem, layout=_LAYOUT)
+        ) from exc
+    cells = frame.iloc[:, 1:]
+    short = cells.isna().any(axis=1).to_numpy()
+    if short.any():
+        row = int(np.flatnonzero(short)[0])
+        given = int(cells.iloc[row].notna().sum())
+        raise bad(row, f"{given} values after the file name, expected {width}")
+    try:
+        values = cells.to_numpy(dtype=np.int64).reshape(len(frame), width)
+    except (ValueError, TypeError):
+        text = cells.astype(str).to_numpy()
+        row = int(np.flatnonzero([not all(v.lstrip("-").isdigit() for v in r) for r in text])[0])
+        raise bad(row, f"non-integer values {text[row].tolist()}") from None
+    if allowed is not None:
+        wrong = ~np.isin(values, sorted(allowed))
+        if wrong.any():
+            row = int(np.flatnonzero(wrong.any(axis=1))[0])
+            found_value = int(values[row][wrong[row]][0])
+            raise bad(row, f"values must be {sorted(allowed)}, found {found_value}")
+    return _Listing(path, header, frame[0].astype(str).tolist(), values)
 
 
 def read_celeba(
@@ -132,7 +161,7 @@ def read_celeba(
         else _locate(root, "img_celeba" if bbox else "img_align_celeba")
     )
     require(folder, dataset="CelebA", layout=_LAYOUT)
-    attrs = _read_listing(attr_path, header_lines=2, columns=None)
+    attrs = _read_listing(attr_path, header_lines=2, width=None, allowed={-1, 1})
     names = attrs.header[1].split() if len(attrs.header) == 2 else []
     if not names:
         raise DataError(
@@ -140,13 +169,8 @@ def read_celeba(
                 path=attr_path, line=2, problem="no attribute names", layout=_LAYOUT
             )
         )
-    for row, fields in enumerate(attrs.values):
-        if len(fields) != len(names):
-            raise attrs.bad_line(
-                row, f"{len(fields)} values after the file name, expected {len(names)}"
-            )
     files = attrs.files
-    matrix = attrs.as_ints(len(names), {-1, 1}) == 1
+    matrix = attrs.values == 1
     wanted_labels = names if label is None else [label] if isinstance(label, str) else list(label)
     wanted_sensitive = [sensitive] if isinstance(sensitive, str) else list(sensitive)
     unknown = [a for a in [*wanted_labels, *wanted_sensitive] if a not in names]
@@ -159,13 +183,13 @@ def read_celeba(
                 present=names,
             )
         )
-    parts = _read_listing(part_path, header_lines=0, columns=1)
-    partition = dict(zip(parts.files, parts.as_ints(1, {0, 1, 2})[:, 0].tolist(), strict=True))
+    parts = _read_listing(part_path, header_lines=0, width=1, allowed={0, 1, 2})
+    partition = dict(zip(parts.files, parts.values[:, 0].tolist(), strict=True))
     boxes: dict[str, tuple[float, float, float, float]] = {}
     if bbox:
         box_path = require(_locate(root, "list_bbox_celeba.txt"), dataset="CelebA", layout=_LAYOUT)
-        listed = _read_listing(box_path, header_lines=2, columns=4)
-        box_arr = listed.as_ints(4, None).astype(float)
+        listed = _read_listing(box_path, header_lines=2, width=4, allowed=None)
+        box_arr = listed.values.astype(float)
         boxes = {
             f: (b[0], b[1], b[2], b[3]) for f, b in zip(listed.files, box_arr.tolist(), strict=True)
         }
@@ -190,9 +214,9 @@ def read_celeba(
     labels = (
         kept[:, label_cols].astype(np.int64) if multi else kept[:, label_cols[0]].astype(np.int64)
     )
+    prefix = os.path.join(folder, "")  # string joins: 200k Path objects cost seconds
     items = [
-        ImageRef(str(folder / files[i]), boxes[files[i]]) if bbox else str(folder / files[i])
-        for i in rows
+        ImageRef(prefix + files[i], boxes[files[i]]) if bbox else prefix + files[i] for i in rows
     ]
     return image_split(
         dataset="CelebA",
