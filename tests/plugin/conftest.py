@@ -7,12 +7,26 @@ fast, and a DemographicSplit of 2-D points with two attributes.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+
+# In-process pytester runs restore sys.modules afterwards: torch cannot be imported twice in one
+# process, and a re-imported pytest_fairquant module would make a second DemographicSplit class
+# (the package caches its lazy exports). Loading them here keeps one copy across inner runs.
+import torch  # noqa: F401
+
+import pytest_fairquant.data.split  # noqa: F401
+import pytest_fairquant.metrics  # noqa: F401
+
+for _name in ("stats", "evaluate", "compress"):
+    with contextlib.suppress(ModuleNotFoundError):
+        importlib.import_module(f"pytest_fairquant.{_name}")
 
 FACTORIES = """
 import numpy as np
@@ -56,6 +70,7 @@ def wrong_type():
 
 INI = """
 [pytest]
+addopts = -p no:hypothesispytest -p no:cacheprovider
 fairquant_model = fq_factories:make_model
 fairquant_data = fq_factories:make_split
 fairquant_quantization = torch-dynamic-int8
