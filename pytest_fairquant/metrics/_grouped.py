@@ -97,29 +97,42 @@ def group_auc(
 ) -> Floats:
     """Weighted ROC-AUC (Mann-Whitney, ties count half) of one binary task per group, with overall.
 
-    Samples are sorted once by (group, score); within each group the AUC is the positive weight
-    of each block of tied scores times the negative weight ranked below it plus half the tied.
+    One sort by score serves all groups: a stable sort of the sorted samples by group keeps the
+    score order within each group.
     """
-    n = len(codes)
-    w = np.ones(n) if weights is None else weights
-    all_codes = np.concatenate([codes, np.full(n, n_groups)])
-    all_score = np.concatenate([score, score])
-    pos = np.concatenate([positive, positive]).astype(np.float64)
-    ww = np.concatenate([w, w])
-    order = np.lexsort((all_score, all_codes))
-    g, s, p, ww = all_codes[order], all_score[order], pos[order], ww[order]
+    w = np.ones(len(codes)) if weights is None else weights
+    by_score = np.argsort(score, kind="stable")
+    by_group = by_score[np.argsort(codes[by_score], kind="stable")]
+    per_group = _sorted_auc(positive, score, codes, n_groups, w, by_group)
+    overall = _sorted_auc(positive, score, np.zeros_like(codes), 1, w, by_score)
+    return np.concatenate([per_group, overall])
+
+
+def _sorted_auc(
+    positive: NDArray[Any],
+    score: Floats,
+    codes: NDArray[np.int64],
+    n_groups: int,
+    weights: Floats,
+    order: NDArray[np.intp],
+) -> Floats:
+    """AUC per group from samples ordered by (group, score): each block of tied scores adds its
+    positive weight times (negative weight ranked below it + half the tied negative weight)."""
+    g, s = codes[order], score[order]
+    pos = positive[order].astype(np.float64)
+    w = weights[order]
     starts = np.r_[True, (g[1:] != g[:-1]) | (s[1:] != s[:-1])]
     block = np.cumsum(starts) - 1
-    w_pos = np.bincount(block, weights=ww * p)
-    w_neg = np.bincount(block, weights=ww * (1.0 - p))
+    w_pos = np.bincount(block, weights=w * pos)
+    w_neg = np.bincount(block, weights=w * (1.0 - pos))
     block_group = g[starts]
     neg_before = np.cumsum(w_neg) - w_neg
     first_block = np.r_[True, block_group[1:] != block_group[:-1]]
-    group_offset = np.zeros(n_groups + 1)
+    group_offset = np.zeros(n_groups)
     group_offset[block_group[first_block]] = neg_before[first_block]
     below = neg_before - group_offset[block_group]
-    numer = np.bincount(block_group, weights=w_pos * (below + 0.5 * w_neg), minlength=n_groups + 1)
-    total_pos = np.bincount(block_group, weights=w_pos, minlength=n_groups + 1)
-    total_neg = np.bincount(block_group, weights=w_neg, minlength=n_groups + 1)
+    numer = np.bincount(block_group, weights=w_pos * (below + 0.5 * w_neg), minlength=n_groups)
+    total_pos = np.bincount(block_group, weights=w_pos, minlength=n_groups)
+    total_neg = np.bincount(block_group, weights=w_neg, minlength=n_groups)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.asarray(numer / (total_pos * total_neg), dtype=np.float64)
