@@ -184,8 +184,10 @@ class PopulationTable:
             reason = c.p_value.reason if isinstance(c.p_value, Undefined) else "nan"
             return f"{'n/a (' + reason + ')':<{width}}"
         mark = ("*" if c.significant else "") + ("+" if c.survives_correction else "")
-        text = f"{_short(c.p_value)}{mark:<2} {_short(c.ci_low)}, {_short(c.ci_high)}"
-        return f"{text:<{width}}"
+        return f"{_short(c.p_value) + mark:<{_P_WIDTH}}{_short(c.ci_low) + ', ' + _short(c.ci_high):<{width - _P_WIDTH}}"
+
+
+_P_WIDTH = 8
 
 
 def _short(x: float) -> str:
@@ -285,18 +287,30 @@ class _TTest:
 
 
 def _paired_ttest(base: np.ndarray, compressed: np.ndarray, confidence: float) -> _TTest:
-    """Two-sided paired t-test of compressed - base, with the t interval of the mean difference."""
+    """Two-sided paired t-test of compressed - base, with the t interval of the mean difference.
+
+    Differences without spread have no t statistic: all zero is read as no change (p = 1, the
+    interval [0, 0], the limit of the test); a constant non-zero shift is undefined.
+    """
     from scipy import stats
 
-    if len(base) < 2:
-        detail = f"{len(base)} paired unit(s); a paired t-test needs at least 2"
-        nan = Undefined("too_few_samples", detail)
-        return _TTest(nan, float(np.mean(compressed - base)) if len(base) else nan, nan, nan)
+    diff = compressed - base
+    if len(diff) < 2:
+        nan = Undefined(
+            "too_few_samples", f"{len(diff)} paired unit(s); a paired t-test needs at least 2"
+        )
+        return _TTest(nan, float(diff.mean()) if len(diff) else nan, nan, nan)
+    if np.all(diff == diff[0]):
+        if diff[0] == 0:
+            return _TTest(1.0, 0.0, 0.0, 0.0)
+        nan = Undefined(
+            "zero_denominator",
+            f"every unit changed by exactly {diff[0]:.6g}: the t statistic is undefined",
+        )
+        return _TTest(nan, float(diff[0]), nan, nan)
     res = stats.ttest_rel(compressed, base)
     ci = res.confidence_interval(confidence)
-    return _TTest(
-        float(res.pvalue), float(np.mean(compressed - base)), float(ci.low), float(ci.high)
-    )
+    return _TTest(float(res.pvalue), float(diff.mean()), float(ci.low), float(ci.high))
 
 
 def _adjust(p_values: np.ndarray, correction: str) -> np.ndarray:
@@ -341,12 +355,13 @@ def skew_measurements(unit: str, method: str, skews: Mapping[str, Any]) -> list[
     return out
 
 
-def per_query_skew_measurements(method: str, skews: Mapping[str, Any]) -> list[Measurement]:
+def per_query_skew_measurements(
+    method: str, skews: Mapping[str, Any], queries: Sequence[str]
+) -> list[Measurement]:
     """Per-query MinSkew/MaxSkew with the query as the unit: the matched-units test inside one model."""
     out = []
     for attribute, s in skews.items():
-        names = s.queries or tuple(f"query {i}" for i in range(len(s.per_query_max)))
-        for name, lo, hi in zip(names, s.per_query_min, s.per_query_max, strict=True):
+        for name, lo, hi in zip(queries, s.per_query_min, s.per_query_max, strict=True):
             out.append(Measurement(name, method, attribute, "min_skew", float(lo)))
             out.append(Measurement(name, method, attribute, "max_skew", float(hi)))
     return out
@@ -359,3 +374,112 @@ def per_class_disparity_measurements(method: str, results: Sequence[Any]) -> lis
         for r in results
         for cls, value in r.per_class.items()
     ]
+
+
+# ---------------------------------------------------------------------------- paper 000 protocol
+
+
+@dataclass(frozen=True)
+class ClipRun:
+    """One model's FACET recall disparities and FairFace skews, and their table records."""
+
+    unit: str
+    method: str
+    disparities: tuple[Any, ...]
+    skews: Mapping[str, Any]
+    measurements: tuple[Measurement, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "unit": self.unit,
+            "method": self.method,
+            "facet_recall_disparity": [d.to_dict() for d in self.disparities],
+            "fairface_skew": {a: s.to_dict() for a, s in self.skews.items()},
+        }
+
+
+def measure_clip(
+    unit: str,
+    method: str,
+    model: Any,
+    *,
+    facet: Any = None,
+    zeroshot: Any = None,
+    comparisons: Sequence[Any] | None = None,
+    min_group_count: int = 25,
+    fairface: Any = None,
+    retrieval: Any = None,
+    skew_attributes: Sequence[str] = ("gender", "race", "age"),
+    k: int = 1000,
+    target: Literal["equal", "prior"] = "equal",
+    stream: bool = False,
+    device: str = "auto",
+    batch_size: int = 64,
+    cache: Any = None,
+) -> ClipRun:
+    """Paper 000's two fairness measurements of one model (dense or a variant).
+
+    FACET (``facet`` split + ``zeroshot`` task): zero-shot predictions, then min/max recall
+    disparity per comparison. FairFace (``fairface`` split + ``retrieval`` task): MaxSkew@k and
+    MinSkew@k per attribute, from the full similarity matrix, or with ``stream`` from a running
+    top k that never holds it. Either half may be left out.
+    """
+    from .evaluate import predict
+    from .tasks.retrieval import retrieval_skew, stream_topk
+    from .tasks.zeroshot import PAPER000_FACET_COMPARISONS, recall_disparities
+
+    disparities: list[Any] = []
+    skews: dict[str, Any] = {}
+    if facet is not None and zeroshot is not None:
+        pred = predict(
+            model,
+            facet,
+            task=zeroshot,
+            device=device,
+            batch_size=batch_size,
+            cache=cache,
+            method=method,
+        )
+        disparities = recall_disparities(
+            pred, facet, comparisons or PAPER000_FACET_COMPARISONS, min_group_count=min_group_count
+        )
+    if fairface is not None and retrieval is not None:
+        if stream:
+            ranking = stream_topk(
+                model, fairface, retrieval, k=k, device=device, batch_size=batch_size
+            )
+        else:
+            ranking = predict(
+                model,
+                fairface,
+                task=retrieval,
+                device=device,
+                batch_size=batch_size,
+                cache=cache,
+                method=method,
+            ).scores
+        skews = retrieval_skew(ranking, fairface, skew_attributes, k=k, target=target)
+    records = disparity_measurements(unit, method, disparities) + skew_measurements(
+        unit, method, skews
+    )
+    return ClipRun(unit, method, tuple(disparities), skews, tuple(records))
+
+
+def paper000_tables(
+    runs: Iterable[ClipRun], *, correction: Correction = "holm", alpha: float = 0.05
+) -> dict[str, PopulationTable]:
+    """Table 1 (FACET min/max recall disparity) and Table 2 (FairFace MinSkew/MaxSkew) over the runs' units."""
+    records = [m for run in runs for m in run.measurements]
+    tables = {}
+    for key, metrics, title in (
+        (
+            "table1",
+            ("min_disparity", "max_disparity"),
+            "Table 1: FACET recall disparity, paired t-tests",
+        ),
+        ("table2", ("min_skew", "max_skew"), "Table 2: FairFace skew, paired t-tests"),
+    ):
+        chosen = [m for m in records if m.metric in metrics]
+        if chosen:
+            tables[key] = population_table(chosen, correction=correction, alpha=alpha, title=title)
+    return tables

@@ -159,3 +159,18 @@ def test_bad_tables_are_refused_with_the_reason(
     with pytest.raises(InputError) as info:
         population_table(records, **kwargs)  # type: ignore[arg-type]
     assert str(info.value) == message
+
+
+def test_differences_without_spread_are_no_change_or_undefined() -> None:
+    units = ["a", "b", "c"]
+    records = [
+        Measurement(u, "dense", "race", m, 0.5) for u in units for m in ("min_skew", "max_skew")
+    ]
+    records += [Measurement(u, "bnb-int8", "race", "min_skew", 0.5) for u in units]
+    records += [Measurement(u, "bnb-int8", "race", "max_skew", 0.6) for u in units]
+    table = population_table(records)
+    same = table.cell("bnb-int8", "race", "min_skew")
+    assert (same.p_value, same.ci_low, same.ci_high, same.significant) == (1.0, 0.0, 0.0, False)
+    shifted = table.cell("bnb-int8", "race", "max_skew")
+    assert isinstance(shifted.p_value, Undefined) and shifted.p_value.reason == "zero_denominator"
+    assert shifted.mean_difference == pytest.approx(0.1)
