@@ -240,19 +240,20 @@ def write_facet(
 ) -> WrittenDataset:
     """``root/annotations/annotations.csv`` and ``root/images/sa_*.jpg`` with ``n`` people.
 
-    Person ``i`` has class ``classes[i % len(classes)]``, and cycles masc/fem gender
-    presentation, lighter/darker skin tone (clear votes) and young/middle/older age, so every
-    class has both groups of every paper-000 comparison. ``edge_cases`` adds three people whose
+    Person ``i`` has class ``classes[i % len(classes)]``; within each class, people cycle
+    masc/fem gender presentation, lighter/darker skin tone (clear votes) and young/middle/older
+    age, so every class has both groups of every paper-000 comparison. ``edge_cases`` adds three people whose
     skin tone is ``other`` (tone 5), ``mixed`` and ``na``, with ``non_binary``/``na`` gender and
     ``na`` age. Each record's ``skin_tone``, ``gender_presentation`` and ``age_presentation``
     are the groups it was built for; ``box`` is its crop (x, y, width, height).
     """
     root = Path(root)
     rng = np.random.default_rng(seed)
+    # Cycle the groups by position within the class (j), so every class gets all of them.
     people = [
-        (classes[i % len(classes)], ("masc", "fem")[i % 2], ("lighter", "darker")[(i // 2) % 2],
-         ("young", "middle", "older")[i % 3])
-        for i in range(n)
+        (classes[i % len(classes)], ("masc", "fem")[j % 2], ("lighter", "darker")[(j // 2) % 2],
+         ("young", "middle", "older")[j % 3])
+        for i, j in ((i, i // len(classes)) for i in range(n))
     ]  # fmt: skip
     if edge_cases:
         people += [

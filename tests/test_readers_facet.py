@@ -197,3 +197,15 @@ def test_vote_counts_must_be_numbers(tmp_path: Path) -> None:
     assert str(err.value) == MSG_NOT_COUNTS.format(
         path=written.files[0], column="skin_tone_3", value="three"
     )
+
+
+def test_every_class_has_both_groups_of_each_comparison(tmp_path: Path) -> None:
+    split = read_facet(write_facet(tmp_path, n=48, classes=CLASSES[:2], edge_cases=False).root)
+    for attribute, groups in [
+        ("gender_presentation", {"masc", "fem"}),
+        ("skin_tone", {"lighter", "darker"}),
+        ("age_presentation", {"young", "middle", "older"}),
+    ]:
+        for label in (0, 1):
+            members = split.attributes[attribute][split.labels == label]
+            assert set(members.tolist()) == groups
