@@ -14,7 +14,20 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "DemographicSplit": "pytest_fairquant.data.split",
     "FairquantError": "pytest_fairquant.errors",
+    "GroupReport": "pytest_fairquant.metrics",
     "Undefined": "pytest_fairquant.undefined",
+    "bias_amplification": "pytest_fairquant.metrics",
+    "cev": "pytest_fairquant.metrics",
+    "demographic_parity_difference": "pytest_fairquant.metrics",
+    "disparate_impact": "pytest_fairquant.metrics",
+    "equalized_odds_difference": "pytest_fairquant.metrics",
+    "expected_calibration_error": "pytest_fairquant.metrics",
+    "fvo": "pytest_fairquant.metrics",
+    "group_metrics": "pytest_fairquant.metrics",
+    "max_skew": "pytest_fairquant.metrics",
+    "min_skew": "pytest_fairquant.metrics",
+    "recall_disparity": "pytest_fairquant.metrics",
+    "sde": "pytest_fairquant.metrics",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
