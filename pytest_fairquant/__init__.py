@@ -12,6 +12,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
+    "DataWarning": "pytest_fairquant.data.readers",
     "DemographicSplit": "pytest_fairquant.data.split",
     "FairquantError": "pytest_fairquant.errors",
     "GroupReport": "pytest_fairquant.metrics",
@@ -26,6 +27,11 @@ _EXPORTS: dict[str, str] = {
     "group_metrics": "pytest_fairquant.metrics",
     "max_skew": "pytest_fairquant.metrics",
     "min_skew": "pytest_fairquant.metrics",
+    "read_celeba": "pytest_fairquant.data.readers",
+    "read_facet": "pytest_fairquant.data.readers",
+    "read_fairface": "pytest_fairquant.data.readers",
+    "read_manifest": "pytest_fairquant.data.readers",
+    "read_utkface": "pytest_fairquant.data.readers",
     "recall_disparity": "pytest_fairquant.metrics",
     "sde": "pytest_fairquant.metrics",
 }
