@@ -12,6 +12,7 @@ pytest outcome of an inconclusive verdict; outside pytest the library defaults a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -531,6 +532,17 @@ def assert_fvo_below(
     return _single_or_all(comparisons)
 
 
+def _stratified_resamples(codes: Any, n_boot: int, seed: int) -> Any:
+    """(n_boot, n) indices resampling each group within itself, so group sizes stay fixed."""
+    codes = np.asarray(codes)
+    rng = np.random.default_rng(seed)
+    out = np.empty((n_boot, len(codes)), dtype=np.int64)
+    for code in np.unique(codes):
+        members = np.flatnonzero(codes == code)
+        out[:, members] = members[rng.integers(0, len(members), size=(n_boot, len(members)))]
+    return out
+
+
 def group_report(
     model_or_predictions: Any,
     split: DemographicSplit,
@@ -539,40 +551,51 @@ def group_report(
     metrics: Sequence[str] | None = None,
     n_boot: int | None = None,
     seed: int | None = None,
+    alpha: float | None = None,
 ) -> GroupReport | dict[str, GroupReport]:
-    """Per-group metrics of one model with bootstrap intervals (one report per attribute)."""
+    """Per-group metrics of one model with percentile bootstrap intervals (stratified by group).
+
+    One report for one attribute (``attribute=`` or the split's only one), else a dict of
+    reports by attribute. The report's ``metadata`` names the method and its compression info.
+    """
     from .metrics import group_metrics
-    from .stats import group_intervals
 
     s = active_context().settings
     preds = _predictions(model_or_predictions, split, "model_or_predictions")
-    features = _attributes(split, None, _opt(attribute, s.attribute))
     names = tuple(metrics) if metrics is not None else (s.metric,)
+    n_boot, seed, alpha = _opt(n_boot, s.n_boot), _opt(seed, s.seed), _opt(alpha, s.alpha)
+    y, pred, prob = split.labels, preds.pred, preds.probs
+    # Only what identifies the model: wall times and devices would churn snapshot files.
+    meta: dict[str, Any] = {"method": preds.method}
+    if preds.metadata and preds.metadata.get("compression") is not None:
+        meta["compression"] = preds.metadata["compression"]
     reports = {}
-    for name, feature in features.items():
-        report = group_metrics(
-            split.labels,
-            preds.pred,
-            sensitive_features=feature,
-            metrics=names,
-            y_prob=preds.probs,
-            attribute=name,
-        )
-        intervals = group_intervals(
-            split.labels,
-            preds.pred,
-            sensitive_features=feature,
-            metrics=names,
-            y_prob=preds.probs,
-            n_boot=_opt(n_boot, s.n_boot),
-            seed=_opt(seed, s.seed),
-        )
-        meta = dict(report.metadata)
-        meta["method"] = preds.method
-        info = preds.metadata.get("compression") if preds.metadata else None
-        if info is not None:
-            meta["compression"] = info
-        reports[name] = type(report)(**{**report.__dict__, "metadata": meta}).with_intervals(
-            intervals
-        )
+    for name, feature in _attributes(split, None, _opt(attribute, s.attribute)).items():
+        feature = np.asarray(feature)
+
+        def measure(rows: Any, name: str = name, feature: Any = feature) -> GroupReport:
+            return group_metrics(
+                y[rows],
+                pred[rows],
+                sensitive_features=feature[rows],
+                metrics=names,
+                y_prob=None if prob is None else prob[rows],
+                attribute=name,
+            )
+
+        report = measure(slice(None))
+        codes = split.groups(name).codes
+        draws = [measure(rows) for rows in _stratified_resamples(codes, n_boot, seed)]
+        intervals: dict[str, dict[str, tuple[float, float]]] = {}
+        for metric, per_group in report.by_group.items():
+            intervals[metric] = {}
+            for group in per_group:
+                values = np.asarray([float(d.by_group[metric][group]) for d in draws])
+                if np.isnan(values).all():
+                    continue
+                lo, hi = np.nanpercentile(values, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+                intervals[metric][group] = (float(lo), float(hi))
+        reports[name] = dataclasses.replace(
+            report, metadata={**report.metadata, **meta}
+        ).with_intervals(intervals)
     return next(iter(reports.values())) if len(reports) == 1 else reports

@@ -164,7 +164,12 @@ class FairquantSnapshotExtension(SingleFileSnapshotExtension):
     _write_mode = WriteMode.TEXT
 
     def serialize(self, data: Any, **_: Any) -> str:
-        return json.dumps(canonicalize(data), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        return (
+            json.dumps(
+                canonicalize(data), indent=2, sort_keys=True, ensure_ascii=False, default=str
+            )
+            + "\n"
+        )
 
     def read_snapshot_data_from_location(
         self, *, snapshot_location: str, snapshot_name: str, session_id: str
