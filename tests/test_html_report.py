@@ -1,0 +1,281 @@
+"""The HTML report: content, determinism, degradation without matplotlib, and a real browser.
+
+The report dicts go through the plugin's real :func:`build_report` (the JSON the plugin writes);
+the comparisons are the ``Comparison.to_dict()`` shape the gates and the terminal summary read,
+and one test builds them with the real :func:`pytest_fairquant.stats.compare`.
+"""
+
+from __future__ import annotations
+
+import builtins
+import html
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from pytest_fairquant.errors import InputError
+from pytest_fairquant.report import build_report
+from pytest_fairquant.report.html import MSG_NO_MATPLOTLIB, render, sweep_parameter
+
+#: method → per-group accuracy drop of groups a, b, c (c is the minority that loses most).
+DROPS = {
+    "uniform-int8": (0.0, 0.0, 0.01),
+    "uniform-int4": (0.01, 0.02, 0.05),
+    "uniform-int2": (0.10, 0.20, 0.40),
+    "global-magnitude-0.5": (0.0, 0.01, 0.01),
+    "global-magnitude-0.9": (0.05, 0.10, 0.20),
+}
+
+
+def _comparison(drops: tuple[float, ...], verdict: str) -> dict[str, Any]:
+    groups = []
+    for i, (name, drop) in enumerate(zip("abc", drops, strict=True)):
+        base = 0.9 - 0.05 * i
+        groups.append(
+            {
+                "group": name,
+                "n": 100 + 50 * i,
+                "base": base,
+                "compressed": base - drop,
+                "delta": -drop,
+                "interval": [-drop - 0.03, -drop + 0.03],
+                "p_value": 0.5,
+            }
+        )
+    base_gap = max(g["base"] for g in groups) - min(g["base"] for g in groups)
+    comp_gap = max(g["compressed"] for g in groups) - min(g["compressed"] for g in groups)
+    return {
+        "attribute": "race",
+        "gap": "fvo",
+        "metric": "accuracy",
+        "verdict": verdict,
+        "base_gap": base_gap,
+        "compressed_gap": comp_gap,
+        "delta": comp_gap - base_gap,
+        "interval": [comp_gap - base_gap - 0.02, comp_gap - base_gap + 0.02],
+        "tolerance": 0.02,
+        "alpha": 0.05,
+        "p_value": 0.3,
+        "test": "permutation",
+        "correction": "holm",
+        "n_boot": 200,
+        "seed": 0,
+        "n": sum(g["n"] for g in groups),
+        "groups": groups,
+        "reasons": ["group c: <few> samples"] if verdict == "inconclusive" else [],
+        "worst_group": "c",
+    }
+
+
+def _report(records: list[dict[str, Any]]) -> dict[str, Any]:
+    report = build_report(
+        records,
+        settings={"seed": 0, "device": "cpu"},
+        methods={"uniform-int2": {"method": "uniform-int2", "bits": 2}},
+        splits={"digits": {"n": 450}},
+        command=["pytest", "examples/vision_digits"],
+    )
+    # What a reader of the JSON file gets: plain JSON types only.
+    return json.loads(json.dumps(report))
+
+
+@pytest.fixture(scope="module")
+def report() -> dict[str, Any]:
+    records = []
+    for method, drops in DROPS.items():
+        verdict = "fail" if max(drops) >= 0.2 else "inconclusive" if max(drops) > 0.02 else "pass"
+        records.append(
+            {
+                "nodeid": f"tests/test_fairness.py::test_keeps_fvo[{method}]",
+                "gate": "assert_no_bias_amplification",
+                "method": method,
+                "comparison": _comparison(drops, verdict),
+            }
+        )
+    skew = _comparison((0.0, 0.0, 0.0), "pass")
+    skew.update(attribute="gender", gap="max_skew", base_gap=0.31, compressed_gap=0.35, groups=[])
+    records.append(
+        {
+            "nodeid": "tests/test_fairness.py::test_skew[bnb-int8]",
+            "gate": "assert_no_bias_amplification",
+            "method": "bnb-int8",
+            "comparison": skew,
+        }
+    )
+    return _report(records)
+
+
+@pytest.fixture(scope="module")
+def page(report: dict[str, Any]) -> str:
+    return render(report)
+
+
+def test_verdict_table_lists_every_comparison(page: str, report: dict[str, Any]) -> None:
+    table = page.split('<table class="verdicts">', 1)[1].split("</table>", 1)[0]
+    assert table.count("<tr>") == 1 + len(report["comparisons"])
+    for method in [*DROPS, "bnb-int8"]:
+        assert f"<td>{method}</td>" in table
+    assert table.count('class="verdict fail"') == 2
+    assert "+0.3000" in table  # uniform-int2's FVO grew from 0.1000 to 0.4000
+
+
+def test_group_tables_show_values_intervals_and_n(page: str) -> None:
+    assert "95% interval" in page
+    assert "<td>c</td><td>200</td><td>0.8000</td><td>0.4000</td><td>-0.4000</td>" in page
+    assert "[-0.4300, -0.3700]" in page
+    # Reasons are escaped, not injected.
+    assert "group c: &lt;few&gt; samples" in page
+
+
+def test_plots_are_inline_svg_one_per_view(page: str) -> None:
+    titles = re.findall(r"<figcaption><b>([^<]*)</b>", page)
+    assert titles == [
+        "Group accuracy per method — race",
+        "Overall accuracy vs FVO — race",
+        "Per-group Δ accuracy — race",
+        "max_skew — gender",
+        "Sweep: global-magnitude — race, fvo",
+        "Sweep: uniform-int — race, fvo",
+    ]
+    assert page.count("<svg") == len(titles)
+    assert "<?xml" not in page
+
+
+def test_self_contained_no_network_fetches(page: str) -> None:
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    assert "@import" not in page
+    assert "<link" not in page
+
+
+def test_metadata_versions_seed_device_command(page: str, report: dict[str, Any]) -> None:
+    run = page.split('id="metadata"', 1)[1]
+    assert "<code>pytest examples/vision_digits</code>" in run
+    assert "<td>device</td><td>cpu</td>" in run
+    assert f"<td>numpy</td><td>{report['versions']['numpy']}</td>" in run
+    assert "<td>seed</td><td>0</td>" in run
+
+
+def test_same_report_renders_byte_identical(report: dict[str, Any], page: str) -> None:
+    assert render(json.loads(json.dumps(report))) == page
+
+
+def test_sweep_parameter_parses_method_families() -> None:
+    assert sweep_parameter("uniform-int4") == ("uniform-int", "bits", 4.0)
+    assert sweep_parameter("global-magnitude-0.9") == ("global-magnitude", "sparsity", 0.9)
+    assert sweep_parameter("bnb-nf4") is None
+
+
+def test_undefined_values_render_as_na_with_reason(report: dict[str, Any]) -> None:
+    broken = json.loads(json.dumps(report))
+    broken["comparisons"][0]["comparison"]["groups"][0]["base"] = {
+        "reason": "empty_group",
+        "detail": "group a has no samples",
+    }
+    assert '<span class="na" title="group a has no samples">n/a</span>' in render(broken)
+
+
+def test_without_matplotlib_tables_and_a_note(
+    report: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_import = builtins.__import__
+
+    def no_matplotlib(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name.startswith("matplotlib"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    page = render(report)
+    assert html.escape(MSG_NO_MATPLOTLIB) in page
+    assert "<svg" not in page
+    assert '<table class="verdicts">' in page
+
+
+@pytest.mark.parametrize("bad", [[], {"schema": "x"}, {"comparisons": [3]}])
+def test_not_a_report_is_a_clear_error(bad: Any) -> None:
+    with pytest.raises(InputError, match="not a fairquant report"):
+        render(bad)
+
+
+def test_real_comparisons_render() -> None:
+    stats = pytest.importorskip("pytest_fairquant.stats")
+    rng = np.random.default_rng(0)
+    n = 900
+    groups = rng.choice(["a", "b", "minority"], size=n, p=[0.45, 0.45, 0.1])
+    y = rng.integers(0, 2, size=n)
+    base = np.where(rng.random(n) < 0.9, y, 1 - y)
+    hurt = (groups == "minority") & (rng.random(n) < 0.4)
+    compressed = np.where(hurt, 1 - y, base)
+    comparison = stats.compare(
+        y, base, compressed, sensitive_features=groups, gap="fvo", n_boot=200, seed=0
+    )
+    page = render(
+        _report(
+            [
+                {
+                    "nodeid": "t::test_x[uniform-int2]",
+                    "gate": "assert_no_bias_amplification",
+                    "method": "uniform-int2",
+                    "comparison": comparison.to_dict(),
+                }
+            ]
+        )
+    )
+    assert f'class="verdict {comparison.verdict}"' in page
+    assert "<td>minority</td>" in page
+    assert page.count("<svg") >= 2
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not on PATH (apt-get install chromium)")
+def test_chromium_renders_page_without_console_errors(page: str, tmp_path: Path) -> None:
+    html_file = tmp_path / "report.html"
+    html_file.write_text(page, encoding="utf-8")
+    profile = str(tmp_path / "profile")
+    url = html_file.as_uri()
+    dom = subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--dump-dom", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert '<table class="verdicts">' in dom
+    assert dom.count("<svg") == page.count("<svg") > 0
+    shot = tmp_path / "report.png"
+    logged = subprocess.run(
+        [
+            CHROMIUM,
+            *FLAGS,
+            f"--user-data-dir={profile}",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=1280,2400",
+            f"--screenshot={shot}",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stderr
+    console = [line for line in logged.splitlines() if ":CONSOLE" in line]
+    assert console == []
+    assert shot.stat().st_size > 10_000
