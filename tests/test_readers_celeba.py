@@ -12,7 +12,7 @@ from fixtures_datasets import CELEBA_ATTRIBUTES, WrittenDataset, write_celeba
 
 from pytest_fairquant.data import DataWarning, read_celeba
 from pytest_fairquant.data.celeba import MSG_BAD_LINE
-from pytest_fairquant.data.readers import MSG_MISSING_FILE, MSG_UNKNOWN_COLUMNS
+from pytest_fairquant.data.readers import MSG_MISSING_FILE, MSG_NOTHING_LEFT, MSG_UNKNOWN_COLUMNS
 from pytest_fairquant.errors import DataError
 
 PARTITION = {"train": 0, "val": 1, "test": 2}
@@ -179,4 +179,13 @@ def test_extra_or_non_integer_values_name_the_line(tmp_path: Path, bad: str, pro
         read_celeba(tmp_path)
     assert str(err.value).startswith(
         MSG_BAD_LINE.split("{layout}")[0].format(path=part, line=2, problem=problem)
+    )
+
+
+def test_a_split_without_rows_is_an_error(tmp_path: Path) -> None:
+    write_celeba(tmp_path, n=2, bbox=False)  # partitions 0 and 1 only: no test image
+    with pytest.raises(DataError) as err:
+        read_celeba(tmp_path, "test")
+    assert str(err.value) == MSG_NOTHING_LEFT.format(
+        dataset="CelebA", path=tmp_path / "list_attr_celeba.txt"
     )

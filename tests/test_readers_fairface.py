@@ -146,3 +146,13 @@ def test_rows_with_an_empty_field_are_skipped_with_one_warning(tmp_path: Path) -
     ):
         split = read_fairface(tmp_path)
     assert len(split) == 5
+
+
+def test_a_root_under_the_home_folder_is_expanded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_fairface(tmp_path / "ff", n=2)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert read_fairface("~/ff").inputs == [
+        str(tmp_path / "ff" / "val" / f"{i}.jpg") for i in (1, 2)
+    ]

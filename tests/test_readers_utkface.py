@@ -97,6 +97,6 @@ def test_only_malformed_names_leaves_nothing(tmp_path: Path) -> None:
     write_utkface(tmp_path, n=0)
     folder = tmp_path / "UTKFace"
     with pytest.raises(
-        DataError, match=re.escape(MSG_NOTHING_LEFT.format(dataset="UTKFace", path=folder, total=3))
+        DataError, match=re.escape(MSG_NOTHING_LEFT.format(dataset="UTKFace", path=folder))
     ):
         read_quietly(tmp_path)

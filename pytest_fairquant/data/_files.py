@@ -31,7 +31,7 @@ MSG_UNREADABLE_TABLE = (
     "{dataset}: {path} could not be parsed ({error}); is it the file the data set ships?"
 )
 MSG_SKIPPED = "{dataset}: skipped {count} of {total} {unit} {path} ({reasons}); e.g. {examples}"
-MSG_NOTHING_LEFT = "{dataset}: no usable sample in {path} ({total} rows read)"
+MSG_NOTHING_LEFT = "{dataset}: no usable sample in {path}: every row was skipped (see the DataWarning before this error) or none is in the split asked for"
 
 
 class DataWarning(UserWarning):
@@ -148,7 +148,7 @@ def image_split(
 ) -> DemographicSplit:
     """The :class:`DemographicSplit` of an image data set, inputs as paths opened lazily."""
     if not items:
-        raise DataError(MSG_NOTHING_LEFT.format(dataset=dataset, path=source, total=0))
+        raise DataError(MSG_NOTHING_LEFT.format(dataset=dataset, path=source))
     if check:
         check_images(items)
 

@@ -152,11 +152,11 @@ def read_celeba(
     boxes are in the in-the-wild images, so the images then default to ``img_celeba/``.
     """
     check_option(split, ("all", *CELEBA_PARTITIONS), name="split")
-    root = Path(require(Path(root), dataset="CelebA", layout=_LAYOUT))
+    root = Path(require(Path(root).expanduser(), dataset="CelebA", layout=_LAYOUT))
     attr_path = require(_locate(root, "list_attr_celeba.txt"), dataset="CelebA", layout=_LAYOUT)
     part_path = require(_locate(root, "list_eval_partition.txt"), dataset="CelebA", layout=_LAYOUT)
     folder = (
-        Path(images_dir)
+        Path(images_dir).expanduser()
         if images_dir is not None
         else _locate(root, "img_celeba" if bbox else "img_align_celeba")
     )

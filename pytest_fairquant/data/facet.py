@@ -153,7 +153,7 @@ def _parse_box(text: str) -> tuple[float, float, float, float] | None:
 
 def _image_dirs(root: Path, images_dir: PathLike | None) -> list[Path]:
     if images_dir is not None:
-        return [require(Path(images_dir), dataset="FACET", layout=_LAYOUT)]
+        return [require(Path(images_dir).expanduser(), dataset="FACET", layout=_LAYOUT)]
     if (root / "images").is_dir():
         return [root / "images"]
     parts = [root / f"imgs_{i}" for i in (1, 2, 3) if (root / f"imgs_{i}").is_dir()]
@@ -192,7 +192,7 @@ def read_facet(
     """
     buckets = _buckets(skin_tone)
     check_option(skin_tone_vote, ("majority", "unanimous", "mean"), name="skin_tone_vote")
-    root = Path(root)
+    root = Path(root).expanduser()
     csv = require(root / "annotations" / "annotations.csv", dataset="FACET", layout=_LAYOUT)
     dirs = _image_dirs(root, images_dir)
     table = read_csv(csv, dataset="FACET")
@@ -229,7 +229,7 @@ def read_facet(
         elif len(dirs) > 1 and file not in locations:
             skipped.skip("whose image is in none of the image folders", file)
         else:
-            path = str(locations.get(file, dirs[0]) / file)
+            path = os.path.join(locations.get(file, dirs[0]), file)
             rows.append(i)
             items.append(ImageRef(path, box) if crop else path)
     skipped.warn(len(table))

@@ -87,7 +87,7 @@ def read_fairface(
     check_option(split, ("train", "val"), name="split")
     check_option(label, (None, "gender", "race", "age"), name="label")
     groups = _age_groups(age_bins)
-    root = Path(root)
+    root = Path(root).expanduser()
     csv = require(
         root / f"fairface_label_{split}.csv",
         dataset="FairFace",

@@ -47,7 +47,7 @@ def read_manifest(
     Rows with an empty path, label or attribute are skipped with one
     :class:`~pytest_fairquant.data.DataWarning`.
     """
-    manifest = require(Path(path), dataset="manifest", layout=_LAYOUT)
+    manifest = require(Path(path).expanduser(), dataset="manifest", layout=_LAYOUT)
     if manifest.suffix.lower() in (".parquet", ".pq"):
         import pandas as pd
 
@@ -61,7 +61,7 @@ def read_manifest(
         table = read_csv(manifest, dataset="manifest")
     columns = [path_column, *([label_column] if label_column else []), *attribute_columns]
     require_columns(table.columns, columns, dataset="manifest", path=manifest)
-    base = Path(root) if root is not None else manifest.parent
+    base = Path(root).expanduser() if root is not None else manifest.parent
     skipped = SkipLog("manifest", manifest)
     missing = np.asarray(
         [any(_is_missing(v) for v in row) for row in table[columns].itertuples(index=False)],

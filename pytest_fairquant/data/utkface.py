@@ -75,7 +75,7 @@ def read_utkface(
     if isinstance(age_bins, str):
         check_option(age_bins, ("paper000",), name="age_bins")
     ranges = PAPER000_AGE_RANGES if isinstance(age_bins, str) else age_bins
-    folder = _image_folder(Path(root))
+    folder = _image_folder(Path(root).expanduser())
     names = sorted(n for n in os.listdir(folder) if n.lower().endswith(".jpg"))
     if not names:
         raise DataError(MSG_NO_IMAGES.format(path=folder))
@@ -89,7 +89,7 @@ def read_utkface(
         parsed.append((name, int(match["age"]), int(match["gender"]), int(match["race"])))
     skipped.warn(len(names), name_all=True)
     if not parsed:
-        raise DataError(MSG_NOTHING_LEFT.format(dataset="UTKFace", path=folder, total=len(names)))
+        raise DataError(MSG_NOTHING_LEFT.format(dataset="UTKFace", path=folder))
     files, years, gender_codes, race_codes = (list(col) for col in zip(*parsed, strict=True))
     age = np.asarray([_age_group(a, ranges) for a in years], dtype=object)
     attributes = {
