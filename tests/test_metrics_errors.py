@@ -209,3 +209,19 @@ def test_drift_arguments() -> None:
         InputError, match=_msg(M.MSG_POPULATION, name="compressed_pred", shape=(1, 3))
     ):
         M.compression_identified_exemplars([0, 1, 1, 0], [0, 1, 1])
+
+
+def test_missing_group_values() -> None:
+    from pytest_fairquant.data.split import MSG_MISSING_VALUES
+
+    groups = np.array(["a", None, "b", "b", "a", None], dtype=object)
+    with pytest.raises(
+        InputError, match=_msg(MSG_MISSING_VALUES, name="sensitive_features", count=2, first=1)
+    ):
+        M.fvo(Y, P, sensitive_features=groups)
+    with pytest.raises(
+        InputError, match=re.escape("attribute 'sensitive_features[:, 1]' has 1 missing values")
+    ):
+        M.group_metrics(
+            Y, P, sensitive_features=np.array([[0, 1], [0, 1], [1, np.nan], [1, 0], [0, 0], [1, 1]])
+        )

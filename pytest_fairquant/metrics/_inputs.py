@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._arrays import as_array, as_finite, as_labels, check_length
-from ..data.split import INTERSECTION, GroupIndex, _group_codes
+from ..data.split import INTERSECTION, GroupIndex, _attribute_values, _group_codes
 from ..errors import InputError
 
 MSG_NEGATIVE_LABEL = (
@@ -71,21 +71,20 @@ def encode_groups(
         return sensitive_features
     values = as_array(sensitive_features, name=name)
     check_length(values, n, name=name, ref_name=ref_name)
-    if values.ndim == 2:
-        joined = [INTERSECTION.join(str(v) for v in row) for row in values.tolist()]
-        values = np.asarray(joined, dtype=object)
-        columns = getattr(sensitive_features, "columns", None)
-        attribute = name if columns is None else INTERSECTION.join(str(c) for c in columns)
-    elif values.ndim == 1:
+    if values.ndim == 1:
+        values = _attribute_values(values, name, n)  # rejects missing values, like a split
         attribute = str(getattr(sensitive_features, "name", None) or name)
+    elif values.ndim == 2:
+        columns = [
+            _attribute_values(values[:, j], f"{name}[:, {j}]", n) for j in range(values.shape[1])
+        ]
+        values = np.asarray(
+            [INTERSECTION.join(map(str, row)) for row in zip(*columns, strict=True)], dtype=object
+        )
+        names = getattr(sensitive_features, "columns", None)
+        attribute = name if names is None else INTERSECTION.join(str(c) for c in names)
     else:
         raise InputError(MSG_FEATURES_SHAPE.format(shape=values.shape))
-    if (
-        values.dtype.kind == "f"
-        and np.all(np.isfinite(values))
-        and np.all(values == np.round(values))
-    ):
-        values = values.astype(np.int64)
     codes, names = _group_codes(values)
     return GroupIndex(attribute, codes, names)
 

@@ -43,10 +43,11 @@ def _unwrap(values: list[float], multilabel: bool) -> Value:
     return tuple(values) if multilabel else values[0]
 
 
-def _binary(y: Any, name: str, metric: str, n: int | None = None) -> NDArray[np.int64]:
+def _binary(y: Any, name: str, metric: str, n: int | None = None) -> tuple[NDArray[np.int64], bool]:
+    """0/1 labels as an (n, L) matrix, and whether they came as multi-label (n, L) input."""
     labels = as_labels(y, name=name, n=n)
     check_binary(labels, name=name, metric=metric)
-    return labels if labels.ndim == 2 else labels[:, None]
+    return (labels, True) if labels.ndim == 2 else (labels[:, None], False)
 
 
 def _identity(values: Any, n: int, name: str) -> tuple[NDArray[np.int64], tuple[str, ...]]:
@@ -71,13 +72,12 @@ def bias_amplification(
     when the relative train gap |P1 − P0| / min(P1, P0) is below 0.1, or with no predicted
     positives.
     """
-    truth = _binary(y_true, "y_true", "bias_amplification")
-    multilabel = np.ndim(as_labels(y_true, name="y_true")) == 2
-    pred = _binary(y_pred, "y_pred", "bias_amplification", n=len(truth))
+    truth, multilabel = _binary(y_true, "y_true", "bias_amplification")
+    pred, _ = _binary(y_pred, "y_pred", "bias_amplification", n=len(truth))
     if pred.shape != truth.shape:
         raise InputError(MSG_SHAPE.format(name="y_pred", got=pred.shape, want=truth.shape))
     identity, names = _identity(sensitive_features, len(truth), "sensitive_features")
-    train = _binary(train_y_true, "train_y_true", "bias_amplification")
+    train, _ = _binary(train_y_true, "train_y_true", "bias_amplification")
     if train.shape[1] != truth.shape[1]:
         raise InputError(MSG_SHAPE.format(name="train_y_true", got=train.shape, want=truth.shape))
     train_identity, train_names = _identity(
@@ -126,9 +126,8 @@ def bias_amplification(
 
 def threshold_calibration_bias(y_true: Any, y_pred: Any) -> Value:
     """N(Â=1)/N(A=1) when positives are the minority (mean(A) < 0.5), else N(Â=0)/N(A=0); 1 is ideal."""
-    truth = _binary(y_true, "y_true", "threshold_calibration_bias")
-    multilabel = np.ndim(as_labels(y_true, name="y_true")) == 2
-    pred = _binary(y_pred, "y_pred", "threshold_calibration_bias", n=len(truth))
+    truth, multilabel = _binary(y_true, "y_true", "threshold_calibration_bias")
+    pred, _ = _binary(y_pred, "y_pred", "threshold_calibration_bias", n=len(truth))
     if pred.shape != truth.shape:
         raise InputError(MSG_SHAPE.format(name="y_pred", got=pred.shape, want=truth.shape))
     values: list[float] = []

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .._arrays import as_labels
 from ..errors import InputError
 from ..undefined import Undefined
 from ._confusion import confusion_tables, rates
@@ -84,10 +85,11 @@ def fvo(
 
 def overall_accuracy(y_true: Any, y_pred: Any, *, sample_weight: Any = None) -> Gap:
     """OA (paper 002, eq. 3): the accuracy over all samples."""
+    truth = as_labels(y_true, name="y_true")
     report = group_metrics(
-        y_true,
+        truth,
         y_pred,
-        sensitive_features=np.zeros(len(y_true), dtype=np.int64),
+        sensitive_features=np.zeros(len(truth), dtype=np.int64),
         metrics=("accuracy",),
         sample_weight=sample_weight,
     )
