@@ -22,7 +22,7 @@ import numpy as np
 from .errors import InputError
 from .undefined import Undefined
 
-Correction = Literal["holm", "bh", "none"]
+Correction = Literal["holm", "bonferroni", "bh", "none"]
 
 MSG_NO_BASELINE = (
     "no measurement has method {baseline!r}: the table pairs every method with the baseline"
@@ -30,12 +30,13 @@ MSG_NO_BASELINE = (
 MSG_NO_COMPRESSED = (
     "every measurement is of the baseline {baseline!r}: add measurements of compressed models"
 )
-MSG_CORRECTION = "correction must be 'holm', 'bh' or 'none'; got {value!r}"
+MSG_CORRECTION = "correction must be 'holm', 'bonferroni', 'bh' or 'none'; got {value!r}"
 MSG_DUPLICATE = "two measurements for unit {unit!r}, method {method!r}, attribute {attribute!r}, metric {metric!r}"
 MSG_LEVEL = "{name} must be in (0, 1); got {value!r}"
 
 CORRECTION_NAMES: Mapping[str, str] = {
     "holm": "Holm (step-down Bonferroni)",
+    "bonferroni": "Bonferroni",
     "bh": "Benjamini-Hochberg (false discovery rate)",
     "none": "none (uncorrected, as paper 000 reports)",
 }
@@ -314,7 +315,7 @@ def _paired_ttest(base: np.ndarray, compressed: np.ndarray, confidence: float) -
 
 
 def _adjust(p_values: np.ndarray, correction: str) -> np.ndarray:
-    """Adjusted p-values over the defined tests (Holm step-down or BH step-up); undefined stay NaN."""
+    """Adjusted p-values over the defined tests (Bonferroni, Holm step-down, BH step-up); undefined stay NaN."""
     out = np.full_like(p_values, np.nan)
     defined = ~np.isnan(p_values)
     p = p_values[defined]
@@ -324,7 +325,9 @@ def _adjust(p_values: np.ndarray, correction: str) -> np.ndarray:
         return out
     order = np.argsort(p, kind="stable")
     ranked = p[order]
-    if correction == "holm":
+    if correction == "bonferroni":
+        adj = m * ranked
+    elif correction == "holm":
         adj = np.maximum.accumulate((m - np.arange(m)) * ranked)
     else:
         adj = np.minimum.accumulate((m / np.arange(m, 0, -1)) * ranked[::-1])[::-1]
@@ -483,3 +486,13 @@ def paper000_tables(
         if chosen:
             tables[key] = population_table(chosen, correction=correction, alpha=alpha, title=title)
     return tables
+
+
+def protocol_report(
+    runs: Iterable[ClipRun], tables: Mapping[str, PopulationTable]
+) -> dict[str, Any]:
+    """The JSON-ready section a report carries for the protocol: every run, then the tables."""
+    return {
+        "runs": [r.to_dict() for r in runs],
+        "tables": {k: t.to_dict() for k, t in tables.items()},
+    }

@@ -68,11 +68,12 @@ def test_cells_match_scipy_paired_ttest_and_its_interval() -> None:
     assert table.cell("bnb-nf4", "race", "max_skew").mean_difference > 0
 
 
-def test_holm_and_bh_adjust_across_every_test_of_the_table() -> None:
+def test_corrections_adjust_across_every_test_of_the_table() -> None:
     records, _ = simulated({"bnb-nf4": 0.05})
     raw = population_table(records, correction="none")
     holm = population_table(records, correction="holm")
     bh = population_table(records, correction="bh")
+    bonferroni = population_table(records, correction="bonferroni")
     p = np.array([c.p_value for c in raw.cells])
     m = len(p)
     order = np.argsort(p)
@@ -81,6 +82,9 @@ def test_holm_and_bh_adjust_across_every_test_of_the_table() -> None:
     bh_ref = sps.false_discovery_control(p, method="bh")
     np.testing.assert_allclose([c.p_adjusted for c in holm.cells], holm_ref, rtol=1e-9)
     np.testing.assert_allclose([c.p_adjusted for c in bh.cells], bh_ref, rtol=1e-9)
+    np.testing.assert_allclose(
+        [c.p_adjusted for c in bonferroni.cells], np.minimum(1, m * p), rtol=1e-9
+    )
     for cell in holm.cells:
         assert cell.survives_correction == (cell.p_adjusted < 0.05)
         assert cell.significant == (cell.p_value < 0.05)
