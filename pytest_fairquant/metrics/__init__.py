@@ -12,6 +12,7 @@ from ._confusion import confusion_tables, one_vs_rest, rates
 from ._inputs import (
     MSG_AVERAGE,
     MSG_FEATURES_SHAPE,
+    MSG_N_BINS,
     MSG_NEGATIVE_LABEL,
     MSG_NOT_BINARY,
     MSG_SHAPE,
@@ -24,7 +25,6 @@ from .bias import (
     MSG_IDENTITY,
     MSG_IDENTITY_MISMATCH,
     MSG_MULTILABEL,
-    MSG_N_BINS,
     bias_amplification,
     expected_calibration_error,
     label_interrelation,

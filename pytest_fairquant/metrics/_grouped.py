@@ -14,6 +14,9 @@ from numpy.typing import NDArray
 
 Floats = NDArray[np.float64]
 
+#: Paper 004 counts a prediction as uncertain when its probability is strictly inside these.
+UNCERTAIN_BETWEEN = (0.1, 0.9)
+
 
 def _keys(
     codes: NDArray[np.int64], values: NDArray[Any], n_groups: int
@@ -57,6 +60,11 @@ def group_mean(
     sums, totals = group_sums(values, codes, n_groups, weights)
     with np.errstate(divide="ignore", invalid="ignore"):
         return sums / totals
+
+
+def uncertain(probability: Floats) -> Floats:
+    low, high = UNCERTAIN_BETWEEN
+    return ((probability > low) & (probability < high)).astype(np.float64)
 
 
 def calibration_bins(confidence: Floats, n_bins: int) -> NDArray[np.int64]:

@@ -41,6 +41,7 @@ MSG_FEATURES_SHAPE = (
     "intersection is used; got shape {shape}"
 )
 MSG_AVERAGE = "average must be one of {known}; got {got!r}"
+MSG_N_BINS = "n_bins must be a positive int; got {got!r}"
 
 
 @dataclass(frozen=True)
@@ -163,3 +164,9 @@ def prepare(
     pred = prediction_labels(y_pred, truth, known)
     groups = encode_groups(sensitive_features, len(truth))
     return LabelData(truth, pred, groups, known, as_weights(sample_weight, len(truth)))
+
+
+def check_n_bins(n_bins: Any) -> int:
+    if not isinstance(n_bins, (int, np.integer)) or isinstance(n_bins, bool) or n_bins < 1:
+        raise InputError(MSG_N_BINS.format(got=n_bins))
+    return int(n_bins)

@@ -15,8 +15,15 @@ from numpy.typing import NDArray
 from .._arrays import as_labels, as_probabilities
 from ..errors import InputError
 from ..undefined import Undefined
-from ._grouped import group_ece
-from ._inputs import MSG_SHAPE, as_weights, check_binary, class_count, encode_groups
+from ._grouped import group_ece, uncertain
+from ._inputs import (
+    MSG_SHAPE,
+    as_weights,
+    check_binary,
+    check_n_bins,
+    class_count,
+    encode_groups,
+)
 from .report import probability_views
 
 MSG_IDENTITY = (
@@ -27,7 +34,6 @@ MSG_IDENTITY_MISMATCH = (
     "train_sensitive_features has values {train} but sensitive_features has {test}: "
     "both must use the same two identity values"
 )
-MSG_N_BINS = "n_bins must be a positive int; got {got!r}"
 MSG_MULTILABEL = (
     "{name} must be a 2-D (n, L) matrix of predicted labels with L >= 2; got shape {shape}"
 )
@@ -154,8 +160,8 @@ def uncertainty(y_prob: Any, *, multilabel: bool = False) -> Value:
     prob = as_probabilities(y_prob, name="y_prob")
     if prob.ndim == 2 and not multilabel:
         prob = prob.max(axis=1)
-    uncertain = ((prob > 0.1) & (prob < 0.9)).mean(axis=0)
-    return _unwrap([float(u) for u in np.atleast_1d(uncertain)], multilabel)
+    share = uncertain(prob).mean(axis=0)
+    return _unwrap([float(u) for u in np.atleast_1d(share)], multilabel)
 
 
 def expected_calibration_error(
@@ -168,8 +174,7 @@ def expected_calibration_error(
     positive labels); multiclass (n, C) probabilities use top-label confidence and accuracy;
     multi-label (n, L) labels give one ECE per label.
     """
-    if not isinstance(n_bins, int) or isinstance(n_bins, bool) or n_bins < 1:
-        raise InputError(MSG_N_BINS.format(got=n_bins))
+    n_bins = check_n_bins(n_bins)
     truth = as_labels(y_true, name="y_true")
     if truth.ndim == 2:
         check_binary(truth, name="y_true", metric="a multi-label ECE")

@@ -19,8 +19,16 @@ from .._arrays import as_labels, as_probabilities
 from ..errors import InputError
 from ..undefined import Undefined
 from ._confusion import confusion_tables, rates
-from ._grouped import group_auc, group_ece, group_mean
-from ._inputs import MSG_AVERAGE, MSG_SHAPE, LabelData, as_weights, encode_groups, prepare
+from ._grouped import group_auc, group_ece, group_mean, uncertain
+from ._inputs import (
+    MSG_AVERAGE,
+    MSG_SHAPE,
+    LabelData,
+    as_weights,
+    check_n_bins,
+    encode_groups,
+    prepare,
+)
 from .registry import METRICS, check_metric
 
 MSG_NEEDS_PROB = "metric {metric!r} needs probabilities: pass y_prob (shape {shape})"
@@ -84,11 +92,13 @@ class GroupReport:
             raise InputError(MSG_NOT_IN_REPORT.format(metric=metric, known=", ".join(self.metrics)))
         return metric
 
-    def _defined(self, metric: str | None) -> tuple[str, dict[str, float] | Undefined]:
+    def _defined(
+        self, metric: str | None, *, min_groups: int = 2
+    ) -> tuple[str, dict[str, float] | Undefined]:
         """The metric's per-group values, or why a summary over groups is undefined."""
         name = self._metric(metric)
         values = self.by_group[name]
-        if len(values) < 2:
+        if len(values) < min_groups:
             return name, Undefined(
                 "single_group", f"{name} is known for {len(values)} group(s); a gap needs two"
             )
@@ -142,11 +152,11 @@ class GroupReport:
         return float((lo / hi).min())
 
     def group_min(self, metric: str | None = None) -> float:
-        _, values = self._defined(metric)
+        _, values = self._defined(metric, min_groups=1)
         return values if isinstance(values, Undefined) else float(min(values.values()))
 
     def group_max(self, metric: str | None = None) -> float:
-        _, values = self._defined(metric)
+        _, values = self._defined(metric, min_groups=1)
         return values if isinstance(values, Undefined) else float(max(values.values()))
 
     def with_intervals(
@@ -308,6 +318,7 @@ def group_metrics(
         n_classes=n_classes,
     )
     mode = resolve_average(average, data.n_classes)
+    n_bins = check_n_bins(n_bins)
     groups = data.groups
     needs_prob = [m for m in names if m in _PROB_METRICS]
     if needs_prob and y_prob is None:
@@ -367,8 +378,9 @@ def group_metrics(
                     data.weights,
                 )
             else:
-                uncertain = ((views.confidence > 0.1) & (views.confidence < 0.9)).astype(np.float64)
-                computed[m] = group_mean(uncertain, groups.codes, groups.n_groups, data.weights)
+                computed[m] = group_mean(
+                    uncertain(views.confidence), groups.codes, groups.n_groups, data.weights
+                )
 
     counts = groups.counts()
     labels = _label_names(label_names, data)
