@@ -155,6 +155,8 @@ def test_prompts_are_templates_times_classes_class_major() -> None:
     task = ZeroShotTask(("a", "b"), ("x {}.", "y {}!"), tokenizer=WordTokenizer(("a", "b")))
     assert task.prompts == ("x a.", "y a!", "x b.", "y b!")
     assert task.kind == "binary"
+    facet_style = ZeroShotTask(("soccer_player", "nurse"), prompt_names={"nurse": "hospital nurse"})
+    assert facet_style.prompts == ("a photo of a soccer player.", "a photo of a hospital nurse.")
 
 
 def test_fingerprint_changes_with_every_setting() -> None:
@@ -167,6 +169,7 @@ def test_fingerprint_changes_with_every_setting() -> None:
         ZeroShotTask(CLASSES, tokenizer=tok, logit_scale=50.0),
         ZeroShotTask(CLASSES, tokenizer=tok, family="hf"),
         ZeroShotTask(CLASSES, tokenizer=None),
+        ZeroShotTask(CLASSES, tokenizer=tok, prompt_names={"car": "automobile"}),
     ]
     prints = {base.fingerprint(), *(v.fingerprint() for v in variants)}
     assert len(prints) == 1 + len(variants)

@@ -92,7 +92,8 @@ class ZeroShotTask:
 
     ``scores`` are (n, C) logits: ``logit_scale`` × cosine(image, class embedding) with
     ``normalize`` (the model's own learned scale by default), or raw dot products without it.
-    ``finalize`` gives the argmax class and the softmax probabilities. Items reaching
+    ``finalize`` gives the argmax class and the softmax probabilities. Prompts name each class
+    by ``prompt_names[c]`` when given, else by ``c`` with underscores as spaces. Items reaching
     ``collate`` must be (3, H, W) tensors unless ``preprocess`` (applied per item) is given.
     """
 
@@ -104,6 +105,7 @@ class ZeroShotTask:
         tokenizer: Any = None,
         normalize: bool = True,
         logit_scale: float | Literal["model"] = "model",
+        prompt_names: Mapping[str, str] | None = None,
         family: FamilySetting = "auto",
         preprocess: Callable[[Any], Any] | None = None,
         text_batch_size: int = 256,
@@ -122,6 +124,8 @@ class ZeroShotTask:
             raise InputError(MSG_LOGIT_SCALE.format(value=logit_scale))
         self.class_names = names
         self.templates = resolve_templates(templates)
+        # Data set labels are identifiers ("basketball_player"); prompts read better as words.
+        self.prompt_names = tuple((prompt_names or {}).get(c, c.replace("_", " ")) for c in names)
         self.tokenizer = tokenizer
         self.normalize = normalize
         self.logit_scale = logit_scale
@@ -133,11 +137,12 @@ class ZeroShotTask:
     @property
     def prompts(self) -> tuple[str, ...]:
         """Every prompt, class-major: all templates of class 0, then class 1, ..."""
-        return tuple(t.format(c) for c in self.class_names for t in self.templates)
+        return tuple(t.format(c) for c in self.prompt_names for t in self.templates)
 
     def fingerprint(self) -> str:
         settings = {
             "classes": self.class_names,
+            "prompt_names": self.prompt_names,
             "templates": self.templates,
             "normalize": self.normalize,
             "logit_scale": self.logit_scale,
