@@ -208,3 +208,27 @@ def test_torch_tensors_and_lists_are_accepted() -> None:
         torch.tensor(d["y"]), torch.tensor(d["pred"]), sensitive_features=list(d["groups"])
     )
     assert as_tensor == expected
+
+
+@pytest.mark.gpu
+def test_cuda_tensors_are_accepted() -> None:
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    d = _data(7, 3)
+    cuda = {k: torch.tensor(d[k], device="cuda") for k in ("y", "pred", "prob")}
+    expected = M.group_metrics(
+        d["y"],
+        d["pred"],
+        sensitive_features=d["groups"],
+        metrics=("accuracy", "tpr", "auc"),
+        y_prob=d["prob"],
+    )
+    report = M.group_metrics(
+        cuda["y"],
+        cuda["pred"],
+        sensitive_features=d["groups"],
+        metrics=("accuracy", "tpr", "auc"),
+        y_prob=cuda["prob"],
+    )
+    assert report.to_dict() == expected.to_dict()
