@@ -1,0 +1,496 @@
+"""The ``fairquant`` command: list methods, run a sweep without tests, render and compare reports.
+
+``fairquant methods`` lists the compression methods with their availability;
+``fairquant sweep --model pkg:fn --data pkg:fn --methods ...`` compresses, evaluates and compares
+like the plugin does and writes the same report; ``fairquant report results.json --html out.html``
+renders a report; ``fairquant compare old.json new.json`` prints what changed between two runs
+and exits 1 on a significant regression (see :func:`diff_reports`).
+
+Exit codes: 0 success, 1 a failing gate (``sweep``) or a significant regression (``compare``),
+2 a usage error (bad path, unreadable JSON, unknown method), always as one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+from .errors import ConfigError, FairquantError, MethodUnavailable
+
+MSG_NO_FILE = "{path}: no such file"
+MSG_BAD_JSON = "{path}: not readable as JSON: {error}"
+MSG_NOT_REPORT = (
+    "{path}: not a fairquant report (no 'schema' starting with pytest-fairquant/report/)"
+)
+MSG_UNKNOWN_METHOD = "unknown compression method {method!r}: {error}"
+MSG_NO_METHODS = "--methods: give at least one method id (see `fairquant methods`)"
+MSG_BAD_REPORT_PATH = "--report={path}: must end in .json or .html"
+MSG_REGRESSION = "fairquant compare: {n} significant regression(s) between {old} and {new}"
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A problem with the command line or its files: one line on stderr, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (the default prints the whole usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+# --------------------------------------------------------------------------- reading reports
+
+
+def load_report(path: str | Path) -> dict[str, Any]:
+    """A report JSON file, checked to be one; :class:`UsageError` with one clear line if not."""
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(MSG_NO_FILE.format(path=path))
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise UsageError(MSG_BAD_JSON.format(path=path, error=str(err).splitlines()[0])) from err
+    if not (
+        isinstance(data, dict)
+        and str(data.get("schema", "")).startswith("pytest-fairquant/report/")
+        and isinstance(data.get("comparisons"), list)
+    ):
+        raise UsageError(MSG_NOT_REPORT.format(path=path))
+    return data
+
+
+# --------------------------------------------------------------------------- compare
+
+
+@dataclass(frozen=True)
+class Change:
+    """One comparison matched across two reports (``old`` or ``new`` is None when unmatched)."""
+
+    key: tuple[str, str, str, str]
+    old: Mapping[str, Any] | None
+    new: Mapping[str, Any] | None
+
+    @property
+    def verdicts(self) -> tuple[str, str]:
+        return (_verdict(self.old), _verdict(self.new))
+
+    @property
+    def regression(self) -> str | None:
+        """Why this change is a significant regression, or None.
+
+        Two rules: a comparison that passed and now fails; or the gap's change from the dense
+        model grew and the two runs' intervals of that change do not overlap (the new lower
+        bound is above the old upper bound), which is evidence beyond resampling noise.
+        """
+        if self.old is None or self.new is None:
+            return None
+        if self.verdicts == ("pass", "fail"):
+            return "was pass, now fail"
+        old_iv, new_iv = _interval(self.old), _interval(self.new)
+        if old_iv is not None and new_iv is not None and new_iv[0] > old_iv[1]:
+            return (
+                f"gap change grew: interval [{new_iv[0]:+.4f}, {new_iv[1]:+.4f}] is above "
+                f"[{old_iv[0]:+.4f}, {old_iv[1]:+.4f}]"
+            )
+        return None
+
+
+def _verdict(c: Mapping[str, Any] | None) -> str:
+    return "-" if c is None else str(c.get("verdict", "-"))
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return math.nan
+
+
+def _interval(c: Mapping[str, Any]) -> tuple[float, float] | None:
+    iv = c.get("interval")
+    if isinstance(iv, list) and len(iv) == 2:
+        lo, hi = _number(iv[0]), _number(iv[1])
+        if not (math.isnan(lo) or math.isnan(hi)):
+            return lo, hi
+    return None
+
+
+def _keyed(report: Mapping[str, Any]) -> dict[tuple[str, str, str, str], Mapping[str, Any]]:
+    out: dict[tuple[str, str, str, str], Mapping[str, Any]] = {}
+    for record in report["comparisons"]:
+        c = record.get("comparison", {})
+        key = (
+            str(record.get("nodeid", "-")),
+            str(record.get("method") or "dense"),
+            str(c.get("attribute") or "-"),
+            str(c.get("gap") or "-"),
+        )
+        out[key] = c
+    return out
+
+
+def diff_reports(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
+    """Every comparison of either report, matched by (test, method, attribute, gap)."""
+    before, after = _keyed(old), _keyed(new)
+    keys = list(dict.fromkeys([*before, *after]))
+    return [Change(k, before.get(k), after.get(k)) for k in keys]
+
+
+def _fmt(value: Any, signed: bool = False) -> str:
+    x = _number(value)
+    if math.isnan(x):
+        return "n/a"
+    return f"{x:+.4f}" if signed else f"{x:.4f}"
+
+
+def _gap_text(c: Mapping[str, Any] | None) -> str:
+    return "-" if c is None else _fmt(c.get("compressed_gap"))
+
+
+def format_changes(changes: Sequence[Change]) -> list[str]:
+    head = ("test", "method", "attribute", "gap", "old gap", "new gap", "Δ", "verdict", "note")
+    rows = [head]
+    for ch in changes:
+        old_gap = _number(ch.old.get("compressed_gap")) if ch.old else math.nan
+        new_gap = _number(ch.new.get("compressed_gap")) if ch.new else math.nan
+        old_v, new_v = ch.verdicts
+        note = ch.regression or ("new" if ch.old is None else "removed" if ch.new is None else "")
+        rows.append(
+            (
+                ch.key[0].rsplit("::", 1)[-1],
+                ch.key[1],
+                ch.key[2],
+                ch.key[3],
+                _gap_text(ch.old),
+                _gap_text(ch.new),
+                _fmt(new_gap - old_gap, signed=True),
+                old_v if old_v == new_v else f"{old_v} -> {new_v}",
+                f"REGRESSION: {note}" if ch.regression else note,
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    old, new = load_report(args.old), load_report(args.new)
+    changes = diff_reports(old, new)
+    for line in format_changes(changes):
+        print(line)
+    regressions = [c for c in changes if c.regression]
+    if regressions:
+        print(
+            MSG_REGRESSION.format(n=len(regressions), old=args.old, new=args.new), file=sys.stderr
+        )
+        return EXIT_FAIL
+    print(f"fairquant compare: no significant regression ({len(changes)} comparisons)")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _write_html(report: Mapping[str, Any], path: Path) -> None:
+    from .report.html import render
+    from .report.jsonreport import write_json
+
+    write_json(path, render(report), text=True)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    report = load_report(args.results)
+    _write_html(report, Path(args.html))
+    print(f"fairquant: HTML report written to {args.html}")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- methods
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    from .compress import compression_methods
+
+    statuses = compression_methods()
+    rows = [("method", "available", "reason")]
+    for s in statuses:
+        name = str(getattr(s, "id", None) or getattr(s, "name", s))
+        available = bool(getattr(s, "available", False))
+        reason = str(getattr(s, "reason", "") or "")
+        if args.available and not available:
+            continue
+        rows.append((name, "yes" if available else "no", reason))
+    widths = [max(len(r[i]) for r in rows) for i in range(2)]
+    for r in rows:
+        print(f"{r[0].ljust(widths[0])}  {r[1].ljust(widths[1])}  {r[2]}".rstrip())
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- sweep
+
+#: Sweep flags that are plugin settings (validated by the same option table).
+_SETTING_FLAGS = (
+    "attribute",
+    "gap",
+    "metric",
+    "tolerance",
+    "alpha",
+    "n_boot",
+    "seed",
+    "device",
+    "batch_size",
+    "min_group_size",
+    "correction",
+    "subsample",
+    "cache_dir",
+)
+
+
+def _progress(items: Sequence[str], desc: str) -> Iterable[str]:
+    """A progress bar on a terminal; the plain items in logs and pipes."""
+    if not sys.stderr.isatty():
+        return items
+    from tqdm import tqdm
+
+    bar: Iterable[str] = tqdm(items, desc=desc, unit="method", file=sys.stderr)
+    return bar
+
+
+def _sweep_settings(args: argparse.Namespace) -> Any:
+    from .settings import resolve
+
+    cli = {name: getattr(args, name) for name in _SETTING_FLAGS}
+    cli.update(model=args.model, data=args.data, methods=",".join(args.methods))
+    try:
+        return resolve(cli, {})
+    except ConfigError as err:
+        raise UsageError(str(err).replace("--fairquant-", "--")) from err
+
+
+def _check_methods(methods: Sequence[str]) -> None:
+    from .compress import parse_method_id
+
+    for method in methods:
+        try:
+            parse_method_id(method)
+        except FairquantError as err:
+            raise UsageError(MSG_UNKNOWN_METHOD.format(method=method, error=err)) from err
+
+
+def _load(settings: Any, name: str, expected: type, what: str) -> Any:
+    from .plugin import MSG_FACTORY_TYPE, load_factory
+
+    try:
+        value = load_factory(settings, name)
+    except ConfigError as err:
+        raise UsageError(str(err).replace("--fairquant-", "--")) from err
+    if not isinstance(value, expected):
+        raise UsageError(
+            MSG_FACTORY_TYPE.format(
+                shown=f"--{name}={getattr(settings, name)}",
+                source="command line",
+                got=type(value).__name__,
+                expected=what,
+            )
+        )
+    return value
+
+
+def run_sweep(settings: Any, *, command: Sequence[str]) -> dict[str, Any]:
+    """Compress, evaluate and compare every method of ``settings``; the session report dict."""
+    import torch
+
+    from .compress import compress
+    from .data.split import DemographicSplit
+    from .evaluate import PredictionCache, predict
+    from .plugin import _info_dict
+    from .report import build_report
+    from .stats import compare
+
+    model = _load(settings, "model", torch.nn.Module, "a torch.nn.Module")
+    split = _load(settings, "data", DemographicSplit, "a DemographicSplit")
+    if settings.subsample is not None:
+        split = split.subsample(settings.subsample, seed=settings.seed)
+    for attribute in split.attribute_names:
+        split = split.filter_groups(attribute, min_size=settings.min_group_size)
+    attributes = [settings.attribute] if settings.attribute else list(split.attribute_names)
+    cache = PredictionCache(Path(settings.cache_dir)) if settings.cache_dir else None
+
+    def run(m: Any, method: str) -> Any:
+        return predict(
+            m,
+            split,
+            device=settings.device,
+            batch_size=settings.batch_size,
+            cache=cache,
+            method=method,
+        )
+
+    dense = run(model, "dense")
+    records: list[dict[str, Any]] = []
+    methods: dict[str, Any] = {}
+    for method in _progress(settings.methods, "fairquant sweep"):
+        try:
+            variant = compress(model, method)
+        except MethodUnavailable as err:
+            print(f"fairquant: skipped {method}: {err.reason}", file=sys.stderr)
+            methods[method] = {"method": method, "skipped": err.reason}
+            continue
+        methods[method] = _info_dict(variant)
+        predictions = run(variant, method)
+        del variant
+        for attribute in attributes:
+            c = compare(
+                split.labels,
+                dense.pred,
+                predictions.pred,
+                sensitive_features=split.sensitive_features(attribute),
+                gap=settings.gap,
+                metric=settings.metric,
+                tolerance=settings.tolerance,
+                alpha=settings.alpha,
+                n_boot=settings.n_boot,
+                seed=settings.seed,
+                min_group_size=settings.min_group_size,
+                correction=settings.correction,
+                attribute=attribute,
+                sample_weight=split.weights,
+            )
+            records.append(
+                {
+                    "nodeid": f"fairquant sweep::{attribute}::{settings.gap}[{method}]",
+                    "gate": "sweep",
+                    "method": method,
+                    "comparison": c.to_dict(),
+                }
+            )
+    return build_report(
+        records,
+        settings=settings.to_dict(),
+        methods=methods,
+        splits={split.name: split.summary()},
+        command=list(command),
+    )
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .report import json_path, write_reports
+    from .report.jsonreport import check_writable
+
+    if not args.methods:
+        raise UsageError(MSG_NO_METHODS)
+    if Path(args.report).suffix.lower() not in (".json", ".html", ".htm"):
+        raise UsageError(MSG_BAD_REPORT_PATH.format(path=args.report))
+    try:
+        check_writable(json_path(args.report))
+    except ConfigError as err:
+        raise UsageError(str(err).replace("--fairquant-report", "--report")) from err
+    settings = _sweep_settings(args)
+    _check_methods(settings.methods)
+    report = run_sweep(settings, command=["fairquant", *args.argv])
+    for note in write_reports([args.report], report):
+        print(note, file=sys.stderr)
+    from .report.terminal import summary_lines
+
+    for line in summary_lines(report["comparisons"]):
+        print(line)
+    print(f"fairquant: report written to {args.report}")
+    failing = [r for r in report["comparisons"] if r["comparison"]["verdict"] in ("fail", "error")]
+    return EXIT_FAIL if failing else EXIT_OK
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def _methods_list(text: str) -> list[str]:
+    return [m for m in text.replace(",", " ").split() if m]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="fairquant",
+        description="Fairness gates for compressed models, outside pytest: list methods, run a "
+        "sweep, render and compare reports.",
+    )
+    subs = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    subs.required = True
+
+    methods = subs.add_parser("methods", help="list compression methods and their availability")
+    methods.add_argument("--available", action="store_true", help="only the available ones")
+    methods.set_defaults(func=cmd_methods)
+
+    sweep = subs.add_parser(
+        "sweep",
+        help="compress a model with each method and compare per group (no tests needed)",
+        description="Compress the model with each method, evaluate dense and compressed on the "
+        "split, compare per group like assert_no_bias_amplification, and write the report. "
+        "Exit 1 when a comparison fails.",
+    )
+    sweep.add_argument("--model", required=True, metavar="MODULE:CALLABLE", help="model factory")
+    sweep.add_argument("--data", required=True, metavar="MODULE:CALLABLE", help="split factory")
+    sweep.add_argument(
+        "--methods",
+        required=True,
+        nargs="+",
+        type=_methods_list,
+        metavar="ID",
+        help="method ids, space or comma separated (see `fairquant methods`)",
+    )
+    sweep.add_argument("--report", required=True, metavar="PATH", help="out.html or out.json")
+    for name in _SETTING_FLAGS:
+        from .settings import OPTIONS_BY_NAME
+
+        option = OPTIONS_BY_NAME[name]
+        sweep.add_argument(
+            "--" + name.replace("_", "-"), dest=name, metavar=option.metavar, help=option.help
+        )
+    sweep.set_defaults(func=cmd_sweep)
+
+    report = subs.add_parser("report", help="render a JSON report as HTML")
+    report.add_argument("results", help="a report JSON (--fairquant-report or fairquant sweep)")
+    report.add_argument("--html", required=True, metavar="PATH", help="where to write the page")
+    report.set_defaults(func=cmd_report)
+
+    compare = subs.add_parser(
+        "compare",
+        help="what changed between two reports; exit 1 on a significant regression",
+        description="Match comparisons by test, method, attribute and gap and print the gap and "
+        "verdict before and after. A significant regression is a comparison that was pass and "
+        "is now fail, or whose gap change grew with non-overlapping intervals (the new lower "
+        "bound above the old upper bound). Exit 1 when there is one.",
+    )
+    compare.add_argument("old", help="the baseline report JSON (e.g. the last release)")
+    compare.add_argument("new", help="the candidate report JSON")
+    compare.set_defaults(func=cmd_compare)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``fairquant`` command; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as done:  # --help
+            return int(done.code or 0)
+        if hasattr(args, "methods") and isinstance(args.methods, list):
+            args.methods = [m for chunk in args.methods for m in chunk]
+        args.argv = argv
+        return int(args.func(args))
+    except UsageError as err:
+        print(f"fairquant: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except FairquantError as err:
+        print(f"fairquant: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,325 @@
+"""The ``fairquant`` command: each subcommand, its help, and its one-line errors."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_fairquant import cli
+from pytest_fairquant.report import build_report
+
+
+def _record(method: str, verdict: str, delta: float, interval: list[float]) -> dict[str, Any]:
+    return {
+        "nodeid": f"tests/test_fairness.py::test_keeps_fvo[{method}]",
+        "gate": "assert_no_bias_amplification",
+        "method": method,
+        "comparison": {
+            "attribute": "race",
+            "gap": "fvo",
+            "metric": "accuracy",
+            "verdict": verdict,
+            "base_gap": 0.10,
+            "compressed_gap": 0.10 + delta,
+            "delta": delta,
+            "interval": interval,
+            "tolerance": 0.02,
+            "groups": [],
+        },
+    }
+
+
+@pytest.fixture
+def old_report() -> dict[str, Any]:
+    records = [
+        _record("uniform-int8", "pass", 0.0, [-0.01, 0.01]),
+        _record("uniform-int4", "pass", 0.01, [-0.005, 0.015]),
+    ]
+    report = build_report(records, settings={"seed": 0}, methods={}, splits={}, command=["pytest"])
+    return json.loads(json.dumps(report))
+
+
+def _write(tmp_path: Path, name: str, report: dict[str, Any]) -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(report), encoding="utf-8")
+    return path
+
+
+#: What the sweep needs from the library (the modules other issues build).
+SWEEP_NEEDS = {
+    "compress": "compress",
+    "evaluate": "predict",
+    "stats": "compare",
+}
+
+
+def _needs(*modules: str) -> None:
+    """Skip unless each library module is importable and has the name the CLI uses."""
+    for module in modules:
+        loaded = pytest.importorskip(f"pytest_fairquant.{module}")
+        if not hasattr(loaded, SWEEP_NEEDS[module]):
+            pytest.skip(f"pytest_fairquant.{module} has no {SWEEP_NEEDS[module]} yet")
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# --------------------------------------------------------------------------- help
+
+
+@pytest.mark.parametrize("sub", [[], ["methods"], ["sweep"], ["report"], ["compare"]])
+def test_every_subcommand_has_help(sub: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run([*sub, "--help"], capsys)
+    assert code == 0
+    assert out.startswith(f"usage: fairquant {' '.join(sub)}".rstrip())
+
+
+def test_python_dash_m_runs_the_command() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_fairquant", "compare", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0
+    assert "significant regression" in done.stdout
+
+
+# --------------------------------------------------------------------------- report
+
+
+def test_report_renders_html(
+    tmp_path: Path, old_report: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = _write(tmp_path, "results.json", old_report)
+    out_html = tmp_path / "out" / "report.html"
+    code, out, _ = _run(["report", str(src), "--html", str(out_html)], capsys)
+    assert code == 0
+    assert f"written to {out_html}" in out
+    page = out_html.read_text(encoding="utf-8")
+    assert '<table class="verdicts">' in page
+    assert "<td>uniform-int4</td>" in page
+
+
+def test_report_missing_file_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope.json"
+    code, _, err = _run(["report", str(missing), "--html", str(tmp_path / "x.html")], capsys)
+    assert code == 2
+    assert err == f"fairquant: error: {cli.MSG_NO_FILE.format(path=missing)}\n"
+
+
+def test_report_unreadable_json_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json", encoding="utf-8")
+    code, _, err = _run(["report", str(bad), "--html", str(tmp_path / "x.html")], capsys)
+    assert code == 2
+    assert err.startswith(f"fairquant: error: {bad}: not readable as JSON: ")
+    assert err.count("\n") == 1
+
+
+def test_report_of_other_json_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    other = _write(tmp_path, "other.json", {"schema": "something-else", "comparisons": []})
+    code, _, err = _run(["report", str(other), "--html", str(tmp_path / "x.html")], capsys)
+    assert code == 2
+    assert err == f"fairquant: error: {cli.MSG_NOT_REPORT.format(path=other)}\n"
+
+
+def test_missing_arguments_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(["report"], capsys)
+    assert code == 2
+    assert err == (
+        "fairquant: error: the following arguments are required: results, --html "
+        "(see fairquant report --help)\n"
+    )
+
+
+def test_unknown_subcommand_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(["frobnicate"], capsys)
+    assert code == 2
+    assert err.startswith("fairquant: error: argument COMMAND: invalid choice: 'frobnicate'")
+    assert err.count("\n") == 1
+
+
+# --------------------------------------------------------------------------- compare
+
+
+def test_compare_same_report_is_clean(
+    tmp_path: Path, old_report: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = _write(tmp_path, "a.json", old_report)
+    code, out, err = _run(["compare", str(a), str(a)], capsys)
+    assert code == 0
+    assert "no significant regression (2 comparisons)" in out
+    assert err == ""
+
+
+def test_compare_pass_to_fail_is_a_regression(
+    tmp_path: Path, old_report: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    new = copy.deepcopy(old_report)
+    new["comparisons"][0]["comparison"].update(verdict="fail", compressed_gap=0.2)
+    a, b = _write(tmp_path, "a.json", old_report), _write(tmp_path, "b.json", new)
+    code, out, err = _run(["compare", str(a), str(b)], capsys)
+    assert code == 1
+    line = next(x for x in out.splitlines() if "uniform-int4" in x)
+    assert "pass -> fail" in line
+    assert "REGRESSION: was pass, now fail" in line
+    assert "0.1100   0.2000   +0.0900" in line
+    assert err == cli.MSG_REGRESSION.format(n=1, old=a, new=b) + "\n"
+
+
+def test_compare_non_overlapping_growth_is_a_regression(old_report: dict[str, Any]) -> None:
+    new = copy.deepcopy(old_report)
+    # uniform-int8 still passes, but its gap change moved clearly up: [0.02, 0.04] vs [-0.01, 0.01]
+    new["comparisons"][1]["comparison"].update(delta=0.03, interval=[0.02, 0.04])
+    changes = {c.key[1]: c for c in cli.diff_reports(old_report, new)}
+    assert changes["uniform-int8"].regression is not None
+    assert "above [-0.0100, +0.0100]" in changes["uniform-int8"].regression
+    # Overlapping intervals are noise, not a regression.
+    new["comparisons"][1]["comparison"].update(delta=0.005, interval=[0.0, 0.02])
+    changes = {c.key[1]: c for c in cli.diff_reports(old_report, new)}
+    assert changes["uniform-int8"].regression is None
+
+
+def test_compare_lists_new_and_removed(old_report: dict[str, Any]) -> None:
+    new = copy.deepcopy(old_report)
+    removed = new["comparisons"].pop(0)
+    new["comparisons"].append(_record("uniform-int2", "fail", 0.3, [0.25, 0.35]))
+    lines = cli.format_changes(cli.diff_reports(old_report, new))
+    assert any(removed["method"] in x and x.endswith("removed") for x in lines)
+    assert any("uniform-int2" in x and x.endswith("new") for x in lines)
+
+
+# --------------------------------------------------------------------------- methods + sweep
+
+
+def test_methods_lists_availability(capsys: pytest.CaptureFixture[str]) -> None:
+    _needs("compress")
+    from pytest_fairquant.compress import compression_methods
+
+    statuses = compression_methods()
+    code, out, _ = _run(["methods"], capsys)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["method", "available", "reason"]
+    for status in statuses:
+        line = next(x for x in lines[1:] if x.split()[0] == status.id)
+        assert line.split()[1] == ("yes" if status.available else "no")
+        if status.reason:
+            assert status.reason in line
+
+
+FACTORIES = """
+import numpy as np
+import torch
+
+from pytest_fairquant import DemographicSplit
+
+
+def make_model():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+
+
+def make_split():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 2)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    group = np.where(rng.random(400) < 0.5, "a", "b")
+    return DemographicSplit(y, {"group": group}, inputs=torch.from_numpy(x), name="toy")
+
+
+def not_a_model():
+    return 3
+"""
+
+
+@pytest.fixture
+def factories(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "cli_factories.py").write_text(FACTORIES, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _sweep_args(out: Path, *extra: str) -> list[str]:
+    return [
+        "sweep",
+        "--model",
+        "cli_factories:make_model",
+        "--data",
+        "cli_factories:make_split",
+        "--report",
+        str(out),
+        "--n-boot",
+        "100",
+        "--cache-dir",
+        "",
+        *extra,
+    ]
+
+
+def test_sweep_unknown_method_exit_2(factories: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _needs("compress")
+    args = _sweep_args(factories / "r.json", "--methods", "uniform-int4", "no-such-method")
+    code, _, err = _run(args, capsys)
+    assert code == 2
+    assert err.startswith("fairquant: error: unknown compression method 'no-such-method': ")
+    assert err.count("\n") == 1
+
+
+def test_sweep_bad_setting_names_the_flag(
+    factories: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = _sweep_args(factories / "r.json", "--methods", "uniform-int4", "--alpha", "1.5")
+    code, _, err = _run(args, capsys)
+    assert code == 2
+    assert err.startswith("fairquant: error: --alpha=1.5 (command line): ")
+
+
+def test_sweep_bad_report_suffix(factories: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(_sweep_args(factories / "r.txt", "--methods", "uniform-int4"), capsys)
+    assert code == 2
+    assert err == f"fairquant: error: {cli.MSG_BAD_REPORT_PATH.format(path=factories / 'r.txt')}\n"
+
+
+def test_sweep_writes_the_plugins_report(
+    factories: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _needs(*SWEEP_NEEDS)
+    out = factories / "sweep.html"
+    code, stdout, _ = _run(
+        _sweep_args(out, "--methods", "uniform-int8,uniform-int2", "--min-group-size", "30"),
+        capsys,
+    )
+    assert code in (0, 1)
+    report = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
+    assert report["schema"].startswith("pytest-fairquant/report/")
+    assert [r["method"] for r in report["comparisons"]] == ["uniform-int2", "uniform-int8"]
+    assert report["command"][:2] == ["fairquant", "sweep"]
+    assert "<svg" in out.read_text(encoding="utf-8")
+    assert f"report written to {out}" in stdout
+    failing = any(r["comparison"]["verdict"] in ("fail", "error") for r in report["comparisons"])
+    assert code == (1 if failing else 0)
+
+
+def test_sweep_model_factory_of_wrong_type(
+    factories: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _needs(*SWEEP_NEEDS)
+    args = _sweep_args(factories / "r.json", "--methods", "uniform-int8")
+    args[2] = "cli_factories:not_a_model"
+    code, _, err = _run(args, capsys)
+    assert code == 2
+    assert "the factory returned int, expected a torch.nn.Module" in err
