@@ -225,3 +225,12 @@ def test_missing_group_values() -> None:
         M.group_metrics(
             Y, P, sensitive_features=np.array([[0, 1], [0, 1], [1, np.nan], [1, 0], [0, 0], [1, 1]])
         )
+
+
+def test_topk_skew_arguments() -> None:
+    with pytest.raises(InputError, match=_msg(M.MSG_TOP, shape=(2, 3), dtype="float64")):
+        M.topk_skew_details(np.zeros((2, 3)), sensitive_features=[0, 1, 1], k=2)
+    with pytest.raises(InputError, match=_msg(M.MSG_TOP_INDEX, index=5, last=2)):
+        M.topk_skew_details(np.array([[0, 5]]), sensitive_features=[0, 1, 1], k=2)
+    with pytest.raises(InputError, match=_msg(M.MSG_K, n_items=2, got=3)):
+        M.topk_skew_details(np.array([[0, 1]]), sensitive_features=[0, 1, 1], k=3)

@@ -197,3 +197,14 @@ def test_simon_says_student_rates_match_published_per_seed_rates() -> None:
     r = M.rates(table)
     assert np.abs(r["fpr"] - ref["fp_r"]).max() <= 1e-15
     assert np.abs(r["fnr"] - ref["fn_r"]).max() <= 1e-15
+
+
+def test_topk_indices_give_the_same_skew_as_scores() -> None:
+    rng = np.random.default_rng(8)
+    scores = rng.normal(size=(6, 50))
+    values = rng.choice(["a", "b", "c"], 50)
+    from_scores = M.skew_details(scores, sensitive_features=values, k=10, target="prior")
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :12]  # more columns than k are fine
+    from_top = M.topk_skew_details(top, sensitive_features=values, k=10, target="prior")
+    assert np.array_equal(from_top.skew, from_scores.skew)
+    assert from_top.to_dict() == from_scores.to_dict()

@@ -78,7 +78,18 @@ from .report import (
     GroupReport,
     group_metrics,
 )
-from .skew import MSG_K, MSG_SCORES, MSG_TARGET, SkewDetails, max_skew, min_skew, skew_details
+from .skew import (
+    MSG_K,
+    MSG_SCORES,
+    MSG_TARGET,
+    MSG_TOP,
+    MSG_TOP_INDEX,
+    SkewDetails,
+    max_skew,
+    min_skew,
+    skew_details,
+    topk_skew_details,
+)
 from .spread import ErrorSpread, cev, error_spread_details, sde
 
 __all__ = [
@@ -108,6 +119,8 @@ __all__ = [
     "MSG_SHAPE",
     "MSG_SINGLE_GROUP",
     "MSG_TARGET",
+    "MSG_TOP",
+    "MSG_TOP_INDEX",
     "MSG_UNKNOWN_CLASS",
     "MSG_UNKNOWN_GAP",
     "MSG_UNKNOWN_GROUP",
@@ -150,6 +163,7 @@ __all__ = [
     "skew_details",
     "sparsity",
     "threshold_calibration_bias",
+    "topk_skew_details",
     "true_positive_rate_difference",
     "uncertainty",
     "weight_abs_difference",

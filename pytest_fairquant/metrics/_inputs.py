@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .._arrays import as_array, as_finite, as_labels, check_length
+from .._arrays import MSG_EMPTY, as_array, as_finite, as_labels, check_length
 from ..data.split import INTERSECTION, GroupIndex, _attribute_values, _group_codes
 from ..errors import InputError
 
@@ -64,13 +64,24 @@ class LabelData:
 
 
 def encode_groups(
-    sensitive_features: Any, n: int, *, name: str = "sensitive_features", ref_name: str = "y_true"
+    sensitive_features: Any,
+    n: int | None,
+    *,
+    name: str = "sensitive_features",
+    ref_name: str = "y_true",
 ) -> GroupIndex:
-    """Group codes for (n,) values, the intersection of (n, k) columns, or a ready GroupIndex."""
+    """Group codes for (n,) values, the intersection of (n, k) columns, or a ready GroupIndex.
+
+    ``n`` is the number of samples they must cover (``None``: whatever they cover).
+    """
     if isinstance(sensitive_features, GroupIndex):
-        check_length(sensitive_features.codes, n, name=name, ref_name=ref_name)
+        if n is not None:
+            check_length(sensitive_features.codes, n, name=name, ref_name=ref_name)
         return sensitive_features
     values = as_array(sensitive_features, name=name)
+    if values.size == 0:
+        raise InputError(MSG_EMPTY.format(name=name))
+    n = len(values) if n is None else n
     check_length(values, n, name=name, ref_name=ref_name)
     if values.ndim == 1:
         values = _attribute_values(values, name, n)  # rejects missing values, like a split

@@ -13,13 +13,20 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from .._arrays import as_finite
+from .._arrays import MSG_EMPTY, as_array, as_finite
 from ..errors import InputError
 from ._inputs import encode_groups
 
-MSG_K = "k must be an int in 1..{n_items} (the number of items); got {got!r}"
+MSG_K = "k must be an int in 1..{n_items} (the number of items ranked per query); got {got!r}"
 MSG_TARGET = "target must be 'equal' (1/#values) or 'prior' (the values' shares among all items); got {got!r}"
 MSG_SCORES = "scores must be a (queries, items) matrix of similarities; got shape {shape}"
+MSG_TOP = (
+    "top must be a (queries, k) matrix of item indices in rank order; got shape {shape} "
+    "and dtype {dtype}"
+)
+MSG_TOP_INDEX = (
+    "top holds item index {index}, outside 0..{last}: sensitive_features must cover every item"
+)
 
 Target = Literal["equal", "prior"]
 
@@ -67,6 +74,14 @@ class SkewDetails:
         }
 
 
+def _check_k_target(k: Any, n_items: int, target: str) -> int:
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= n_items:
+        raise InputError(MSG_K.format(n_items=n_items, got=k))
+    if target not in ("equal", "prior"):
+        raise InputError(MSG_TARGET.format(got=target))
+    return int(k)
+
+
 def skew_details(
     scores: Any, *, sensitive_features: Any, k: int, target: Target = "equal"
 ) -> SkewDetails:
@@ -75,16 +90,37 @@ def skew_details(
     sims = sims[None, :] if sims.ndim == 1 else sims
     if sims.ndim != 2:
         raise InputError(MSG_SCORES.format(shape=sims.shape))
-    n_queries, n_items = sims.shape
-    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= n_items:
-        raise InputError(MSG_K.format(n_items=n_items, got=k))
-    if target not in ("equal", "prior"):
-        raise InputError(MSG_TARGET.format(got=target))
-    groups = encode_groups(sensitive_features, n_items, ref_name="the items of scores")
-    n_values = groups.n_groups
-    k = int(k)
+    k = _check_k_target(k, sims.shape[1], target)
+    groups = encode_groups(sensitive_features, sims.shape[1], ref_name="the items of scores")
     top = np.argsort(-sims, axis=1, kind="stable")[:, :k]
-    keys = (np.arange(n_queries)[:, None] * n_values + groups.codes[top]).ravel()
+    return topk_skew_details(top, sensitive_features=groups, k=k, target=target)
+
+
+def topk_skew_details(
+    top: Any,
+    *,
+    sensitive_features: Any,
+    k: int,
+    target: Target = "equal",
+) -> SkewDetails:
+    """Skew from each query's top-k item indices, (queries, >= k) in rank order (streaming top-k).
+
+    ``sensitive_features`` covers every item, so the attribute values and the prior come from
+    the whole collection, not from the retrieved items.
+    """
+    ranked = np.asarray(as_array(top, name="top"))
+    if ranked.ndim != 2 or ranked.dtype.kind not in "iu":
+        raise InputError(MSG_TOP.format(shape=ranked.shape, dtype=ranked.dtype))
+    if ranked.shape[0] == 0:
+        raise InputError(MSG_EMPTY.format(name="top"))
+    groups = encode_groups(sensitive_features, None)
+    n_items = len(groups.codes)
+    outside = (ranked < 0) | (ranked >= n_items)
+    if outside.any():
+        raise InputError(MSG_TOP_INDEX.format(index=int(ranked[outside][0]), last=n_items - 1))
+    k = _check_k_target(k, min(n_items, ranked.shape[1]), target)
+    n_queries, n_values = ranked.shape[0], groups.n_groups
+    keys = (np.arange(n_queries)[:, None] * n_values + groups.codes[ranked[:, :k]]).ravel()
     counts = np.bincount(keys, minlength=n_queries * n_values).reshape(n_queries, n_values)
     missing = counts == 0
     share = np.where(missing, 1.0, counts) / k
