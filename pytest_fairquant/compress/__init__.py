@@ -1,0 +1,67 @@
+"""Compression backends behind one small protocol (see ``docs/compression.md``).
+
+``compress(model, method_id, **params)`` returns a compressed deep copy carrying a
+:class:`CompressionInfo`; :func:`compression_methods` lists what is registered and whether it can
+run here; third parties extend the registry with :func:`register_method` or the entry point
+group ``pytest_fairquant.methods``. Importing this package does not import torch.
+"""
+
+from __future__ import annotations
+
+from .core import (
+    MSG_NO_INFO,
+    MSG_NO_TARGETS,
+    MSG_NOT_A_MODULE,
+    CompressionInfo,
+    SkippedLayer,
+    compress,
+    compression_info,
+    storage_bytes,
+)
+from .hf import MSG_NOT_LOAD_TIME, load_quantized_pretrained
+from .methods import MSG_MISSING_PACKAGE, MSG_NEEDS_CUDA
+from .registry import (
+    ENTRY_POINT_GROUP,
+    MSG_BAD_PARAMS,
+    MSG_BROKEN_ENTRY_POINT,
+    MSG_DUPLICATE,
+    MSG_EXAMPLE_NEEDED,
+    MSG_OUT_OF_RANGE,
+    MSG_PARAM_CONFLICT,
+    MSG_UNKNOWN_METHOD,
+    CompressionMethod,
+    MethodStatus,
+    ParsedMethod,
+    compression_methods,
+    parse_method_id,
+    register_method,
+)
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "MSG_BAD_PARAMS",
+    "MSG_BROKEN_ENTRY_POINT",
+    "MSG_DUPLICATE",
+    "MSG_EXAMPLE_NEEDED",
+    "MSG_MISSING_PACKAGE",
+    "MSG_NEEDS_CUDA",
+    "MSG_NOT_A_MODULE",
+    "MSG_NOT_LOAD_TIME",
+    "MSG_NO_INFO",
+    "MSG_NO_TARGETS",
+    "MSG_OUT_OF_RANGE",
+    "MSG_PARAM_CONFLICT",
+    "MSG_UNKNOWN_METHOD",
+    "CompressionInfo",
+    "CompressionMethod",
+    "MethodStatus",
+    "ParsedMethod",
+    "SkippedLayer",
+    "compress",
+    "compression_info",
+    "compression_methods",
+    "load_quantized_pretrained",
+    "parse_method_id",
+    "register_method",
+    "storage_bytes",
+]

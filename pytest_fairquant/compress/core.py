@@ -1,0 +1,298 @@
+"""``compress``: a deep copy of the user's model, compressed, carrying its ``CompressionInfo``.
+
+What a variant records is measured on the variant itself, not taken from the method's request:
+parameter bytes as actually stored (int8 = 1 byte, packed 4-bit = ½ byte plus absmax/scales),
+sparsity as the share of exact zeros, and which Linear/Conv/attention weights changed (a
+weight counts as converted when its module or tensor type, dtype or values changed; the Linear
+layers that stayed as they were are listed as skipped with the method's reason).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import CompressionError, InputError, MethodUnavailable
+from .registry import CompressionMethod, build_method
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+MSG_NO_TARGETS = (
+    "{cls} has no layers that {method_id!r} can compress: it needs {needs}. Pass a model "
+    "containing them, or pick a method for this architecture."
+)
+MSG_NOT_A_MODULE = "compress() needs a torch.nn.Module, got {type}"
+MSG_NO_INFO = "{type} is not a variant made by pytest_fairquant.compress (no fairquant_info)"
+
+_KIND_NAMES = {
+    "Linear": "nn.Linear",
+    "Conv": "nn.Conv1d/2d/3d",
+    "MultiheadAttention": "nn.MultiheadAttention",
+}
+_ALL_KINDS = ("Linear", "Conv", "MultiheadAttention")
+
+
+@dataclass(frozen=True)
+class SkippedLayer:
+    """A Linear (or attention projection) weight the method left in float, and why."""
+
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CompressionInfo:
+    """What a compressed variant is and what compressing it did (``variant.fairquant_info``)."""
+
+    method_id: str
+    family: str
+    params: Mapping[str, Any]
+    bytes_before: int
+    bytes_after: int
+    weight_bits: float | None
+    sparsity: float
+    sparsity_by_module: Mapping[str, float]
+    converted: tuple[str, ...]
+    skipped: tuple[SkippedLayer, ...]
+    versions: Mapping[str, str]
+    device: str
+    wall_time_s: float
+    base_fingerprint: str
+
+    @property
+    def size_ratio(self) -> float:
+        """bytes_before / bytes_after (> 1 means smaller)."""
+        return self.bytes_before / self.bytes_after if self.bytes_after else float("inf")
+
+    def fingerprint_parts(self) -> tuple[Any, ...]:
+        """What identifies the variant for the prediction cache (see ``fingerprint.py``)."""
+        return (
+            self.base_fingerprint,
+            self.method_id,
+            tuple(sorted((k, repr(v)) for k, v in self.params.items())),
+            tuple(sorted(self.versions.items())),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["params"] = {k: _plain(v) for k, v in self.params.items()}
+        data["sparsity_by_module"] = dict(self.sparsity_by_module)
+        data["versions"] = dict(self.versions)
+        data["converted"] = list(self.converted)
+        data["skipped"] = [asdict(s) for s in self.skipped]
+        data["size_ratio"] = self.size_ratio
+        return data
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return str(value)
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+def _quant_state_bytes(state: Any) -> int:
+    total = 0
+    for attr in ("absmax", "code", "offset"):
+        t = getattr(state, attr, None)
+        if t is not None and hasattr(t, "element_size"):
+            total += t.numel() * t.element_size()
+    nested = getattr(state, "state2", None)
+    return total + (_quant_state_bytes(nested) if nested is not None else 0)
+
+
+def tensor_storage_bytes(t: torch.Tensor, owner: Any = None) -> int:
+    """Bytes ``t`` occupies as stored, including a quantized format's scales."""
+    kind = type(t).__name__
+    if kind == "Params4bit":
+        return t.numel() * t.element_size() + _quant_state_bytes(t.quant_state)  # type: ignore[attr-defined]
+    if kind == "Int8Params":
+        scb = getattr(t, "SCB", None)
+        if scb is None and owner is not None:
+            scb = getattr(getattr(owner, "state", None), "SCB", None)
+        return t.numel() * t.element_size() + (
+            scb.numel() * scb.element_size() if scb is not None else 0
+        )
+    if t.is_quantized:
+        scales = (
+            16 if t.qscheme() in (_per_tensor_schemes()) else 16 * t.q_per_channel_scales().numel()
+        )
+        return t.numel() * t.element_size() + scales
+    flatten = getattr(t, "__tensor_flatten__", None)
+    if flatten is not None:  # torchao's tensor subclasses: count their inner tensors
+        names, _ = flatten()
+        return sum(tensor_storage_bytes(getattr(t, n)) for n in names if getattr(t, n) is not None)
+    return t.numel() * t.element_size()
+
+
+def _per_tensor_schemes() -> tuple[Any, ...]:
+    import torch
+
+    return (torch.per_tensor_affine, torch.per_tensor_symmetric)
+
+
+def storage_bytes(model: nn.Module) -> int:
+    """Parameter and buffer bytes of ``model`` as stored (shared tensors once)."""
+    seen: set[int] = set()
+    total = 0
+    for module in model.modules():
+        tensors = [*module._parameters.values(), *module._buffers.values()]
+        packed = getattr(module, "_packed_params", None)
+        if packed is not None and hasattr(packed, "_weight_bias"):  # torch.ao dynamic Linear
+            tensors += list(packed._weight_bias())
+        for t in tensors:
+            if t is None or id(t) in seen:
+                continue
+            seen.add(id(t))
+            total += tensor_storage_bytes(t, module)
+    return total
+
+
+def _sparsity(model: nn.Module) -> tuple[float, dict[str, float]]:
+    from ._ops import float_weights
+
+    zeros = total = 0
+    by_module: dict[str, float] = {}
+    for name, _, _, w in float_weights(model, _ALL_KINDS):
+        nz = int((w == 0).sum())
+        zeros, total = zeros + nz, total + w.numel()
+        by_module[name] = nz / w.numel() if w.numel() else 0.0
+    return (zeros / total if total else 0.0), by_module
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    from ._cast import HalfPrecisionModel
+
+    return model.module if isinstance(model, HalfPrecisionModel) else model
+
+
+def _weight_changed(before: torch.Tensor, after: Any) -> bool:
+    import torch
+
+    if type(after) is not type(before) or not isinstance(after, torch.Tensor):
+        return True
+    if after.dtype != before.dtype or after.shape != before.shape:
+        return True
+    return not torch.equal(before.detach().cpu(), after.detach().cpu())
+
+
+def _diff(
+    original: nn.Module, variant: nn.Module, method: CompressionMethod
+) -> tuple[tuple[str, ...], tuple[SkippedLayer, ...]]:
+    from torch import nn
+
+    from ._ops import weight_targets
+
+    inner = _unwrap(variant)
+    variant_modules = dict(inner.named_modules())
+    reports_skips = "Linear" in (getattr(method, "targets", None) or ())
+    skip_reason = getattr(method, "skip_reason", None)
+    converted: list[str] = []
+    skipped: list[SkippedLayer] = []
+    for name, module, attr in weight_targets(original, _ALL_KINDS):
+        module_name = name if attr == "weight" else name.rsplit(".", 1)[0] if "." in name else ""
+        counterpart = variant_modules.get(module_name)
+        changed = (
+            counterpart is None
+            or type(counterpart) is not type(module)
+            or _weight_changed(getattr(module, attr), getattr(counterpart, attr, None))
+        )
+        if changed:
+            converted.append(name)
+        elif reports_skips and (isinstance(module, nn.Linear) or attr != "weight"):
+            reason = skip_reason(name, module) if callable(skip_reason) else "left unchanged"
+            skipped.append(SkippedLayer(name, reason))
+    return tuple(converted), tuple(skipped)
+
+
+def _device(model: nn.Module) -> str:
+    for t in (*model.parameters(), *model.buffers()):
+        return str(t.device)
+    return "cpu"
+
+
+def _check_targets(model: nn.Module, method_id: str, method: CompressionMethod) -> None:
+    from ._ops import weight_targets
+
+    kinds = getattr(method, "targets", None)
+    if not kinds:
+        return
+    if next(iter(weight_targets(model, kinds)), None) is None:
+        needs = " or ".join(_KIND_NAMES.get(k, k) for k in kinds) + " layers"
+        raise CompressionError(
+            MSG_NO_TARGETS.format(cls=type(model).__name__, method_id=method_id, needs=needs)
+        )
+
+
+def compress(model: nn.Module, method_id: str, **params: Any) -> nn.Module:
+    """A compressed copy of ``model`` made by ``method_id`` (the user's model is untouched).
+
+    ``params`` add to or override what the id encodes (``compress(m, "uniform-int4",
+    per_channel=True)``, ``compress(m, "bnb-nf4", skip=["head"])``). Raises
+    :class:`~pytest_fairquant.errors.InputError` for an unknown id or bad parameters,
+    :class:`~pytest_fairquant.errors.MethodUnavailable` when the method cannot run here, and
+    :class:`~pytest_fairquant.errors.CompressionError` when the model has nothing to compress.
+    """
+    from torch import nn
+
+    from ..fingerprint import model_fingerprint
+
+    if not isinstance(model, nn.Module):
+        raise InputError(MSG_NOT_A_MODULE.format(type=type(model).__name__))
+    method = build_method(method_id, params)
+    ok, reason = method.available()
+    if not ok:
+        raise MethodUnavailable(method_id, reason or "unavailable")
+    _check_targets(model, method_id, method)
+
+    base_fingerprint = model_fingerprint(model)
+    bytes_before = storage_bytes(model)
+    work = copy.deepcopy(model)
+    start = time.perf_counter()
+    variant = method.apply(work)
+    wall = time.perf_counter() - start
+
+    converted, skipped = _diff(model, variant, method)
+    sparsity, by_module = _sparsity(_unwrap(variant))
+    versions = getattr(method, "versions", None)
+    info = CompressionInfo(
+        method_id=method_id,
+        family=str(getattr(method, "family", "custom")),
+        params=dict(method.params),
+        bytes_before=bytes_before,
+        bytes_after=storage_bytes(variant),
+        weight_bits=getattr(method, "weight_bits", None),
+        sparsity=sparsity,
+        sparsity_by_module=by_module,
+        converted=converted,
+        skipped=skipped,
+        versions=versions() if callable(versions) else _default_versions(),
+        device=_device(variant),
+        wall_time_s=wall,
+        base_fingerprint=base_fingerprint,
+    )
+    variant.fairquant_info = info
+    return variant
+
+
+def _default_versions() -> dict[str, str]:
+    import torch
+
+    return {"torch": torch.__version__}
+
+
+def compression_info(variant: Any) -> CompressionInfo:
+    """The :class:`CompressionInfo` of a variant made by :func:`compress`."""
+    info = getattr(variant, "fairquant_info", None)
+    if not isinstance(info, CompressionInfo):
+        raise InputError(MSG_NO_INFO.format(type=type(variant).__name__))
+    return info
