@@ -18,6 +18,7 @@ from pytest_fairquant.tasks.clip import (
     MSG_NOT_IMAGES,
     ClipAdapter,
     detect_family,
+    image_transform,
 )
 from pytest_fairquant.tasks.zeroshot import (
     MSG_BAD_TEMPLATE,
@@ -256,3 +257,23 @@ def test_paper000_comparisons_fit_the_facet_reader(tmp_path: Path) -> None:
     assert all(
         r.max_disparity == 0.0 and r.min_disparity == 0.0 and len(r.per_class) == 5 for r in results
     )
+
+
+def test_hf_image_processor_becomes_a_picklable_per_item_transform() -> None:
+    import pickle
+
+    from PIL import Image
+    from transformers import CLIPImageProcessor
+
+    processor = CLIPImageProcessor(
+        size={"shortest_edge": 16}, crop_size={"height": 16, "width": 16}
+    )
+    transform = image_transform(processor)
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (20, 24, 3), dtype=np.uint8))
+    out = transform(image)
+    assert tuple(out.shape) == (3, 16, 16)
+    clone = pickle.loads(pickle.dumps(transform))
+    assert torch.equal(clone(image), out) and clone.fingerprint == transform.fingerprint
+    assert image_transform(processor).fingerprint == transform.fingerprint
+    torchvision_style = lambda img: img  # noqa: E731 - open_clip's preprocess is used as is
+    assert image_transform(torchvision_style) is torchvision_style

@@ -132,15 +132,6 @@ def _features(output: Any) -> torch.Tensor:
     raise InputError(f"unexpected output of get_*_features: {type(output).__name__}")
 
 
-def model_device(model: Any) -> torch.device:
-    """Where a model's weights live (bitsandbytes and accelerate may place them themselves)."""
-    import torch
-
-    for param in model.parameters():
-        return param.device
-    return torch.device("cpu")
-
-
 @dataclass(frozen=True)
 class ClipAdapter:
     """A CLIP model of either family behind ``encode_image`` / ``encode_text``."""
@@ -190,14 +181,14 @@ class ClipAdapter:
             inputs = tokens if isinstance(tokens, Mapping) else {"input_ids": tokens}
             return _features(self.model.get_text_features(**inputs)).float()
         ids = tokens["input_ids"] if isinstance(tokens, Mapping) else tokens
-        return self.model.encode_text(ids).float()
+        return _features(self.model.encode_text(ids)).float()
 
     def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
         """Float32 image embeddings (not normalised), one row per image."""
         if self.family == "hf":
             dtype = _float_dtype(self.model)
             return _features(self.model.get_image_features(pixel_values=pixels.to(dtype))).float()
-        return self.model.encode_image(pixels).float()
+        return _features(self.model.encode_image(pixels)).float()
 
     def logit_scale(self) -> float:
         """The model's learned temperature, exp(logit_scale) (100 for the released CLIP weights)."""
@@ -217,25 +208,36 @@ def _float_dtype(model: Any) -> torch.dtype:
     return torch.float32
 
 
+@dataclass(frozen=True)
+class HFImageTransform:
+    """A Hugging Face image processor as a per-item transform: one image -> a (3, H, W) tensor.
+
+    A class rather than a closure so that it pickles (xdist workers) and names its settings in
+    ``fingerprint`` (the prediction cache).
+    """
+
+    processor: Any
+
+    def __call__(self, image: Any) -> Any:
+        return self.processor(images=image, return_tensors="pt")["pixel_values"][0]
+
+    @property
+    def fingerprint(self) -> str:
+        return f"hf-image-processor:{type(self.processor).__qualname__}:{self.processor.to_json_string()}"
+
+
 def image_transform(preprocess: Any) -> Callable[[Any], Any]:
     """A per-item transform (for ``DemographicSplit(transform=...)``) from a CLIP preprocessor.
 
     Accepts open_clip's torchvision ``preprocess`` (returned as is) or a Hugging Face image
-    processor / ``AutoProcessor``, which is wrapped to return one (3, H, W) tensor per image.
+    processor / ``AutoProcessor`` (wrapped in :class:`HFImageTransform`).
     """
     processor = getattr(preprocess, "image_processor", None) or (
         preprocess if hasattr(preprocess, "model_input_names") else None
     )
     if processor is None:
         return preprocess  # type: ignore[no-any-return]
-
-    def transform(image: Any) -> Any:
-        return processor(images=image, return_tensors="pt")["pixel_values"][0]
-
-    transform.fingerprint = (
-        f"hf-image-processor:{type(processor).__qualname__}:{processor.to_json_string()}"  # type: ignore[attr-defined]
-    )
-    return transform
+    return HFImageTransform(processor)
 
 
 MSG_NOT_IMAGES = (
@@ -272,7 +274,8 @@ def embed_texts(
 
 
 def unit_rows(x: torch.Tensor) -> torch.Tensor:
-    return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    norms: torch.Tensor = x.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    return x / norms
 
 
 def similarity_forward(
