@@ -310,19 +310,23 @@ def _gather(
 # --------------------------------------------------------------------------- verdicts
 
 
-def _holm_across(comparisons: list[Comparison], alpha: float) -> list[Comparison]:
-    """Holm's step-down across attributes: a failure must survive the family-wise correction."""
+def _correct_across(
+    comparisons: list[Comparison], alpha: float, correction: str
+) -> list[Comparison]:
+    """Several attributes are one family: a failure must survive the correction across them."""
     if len(comparisons) < 2:
         return comparisons
-    from .stats import holm
+    from .stats import adjust
 
-    adjusted = holm([c.p_value for c in comparisons])
+    adjusted = adjust([c.p_value for c in comparisons], correction)
     out = []
     for c, p in zip(comparisons, adjusted, strict=True):
         if c.verdict == "fail" and not p <= alpha:
-            c = c.downgraded(  # type: ignore[attr-defined]
-                f"not significant after Holm across {len(comparisons)} attributes (p_adj={p:.4f})"
+            reason = (
+                f"not significant after {correction} across {len(comparisons)} attributes "
+                f"(adjusted p = {p:.4f})"
             )
+            c = dataclasses.replace(c, verdict="inconclusive", reasons=(*c.reasons, reason))
         out.append(c)
     return out
 
@@ -446,7 +450,7 @@ def assert_no_bias_amplification(
                     **options,
                 )
             )
-    comparisons = _holm_across(comparisons, options["alpha"])
+    comparisons = _correct_across(comparisons, options["alpha"], options["correction"])
     _decide("assert_no_bias_amplification", comparisons, inputs.methods)
     return _single_or_all(comparisons)
 
@@ -527,7 +531,7 @@ def assert_fvo_below(
         )
         for name, feature in inputs.features.items()
     ]
-    comparisons = _holm_across(comparisons, a)
+    comparisons = _correct_across(comparisons, a, s.correction)
     _decide("assert_fvo_below", comparisons, inputs.methods)
     return _single_or_all(comparisons)
 

@@ -7,6 +7,7 @@ this module must not import torch: models and compression are imported inside fi
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import weakref
@@ -159,7 +160,17 @@ def pytest_configure(config: pytest.Config) -> None:
         except ConfigError as err:
             raise pytest.UsageError(f"fairquant: {err}") from err
     config.stash[settings_key] = settings
-    config.stash[state_key] = SessionState(settings, config.rootpath)
+    state = config.stash[state_key] = SessionState(settings, config.rootpath)
+    # Gates called outside a test (in a fixture, at import) still see the session's settings.
+    session_context = GateContext(
+        settings,
+        predict=state.predict,
+        record=lambda gate, comparison: state.record("<session>", gate, None, comparison),
+        outcome=_outcome,
+    )
+    stack = contextlib.ExitStack()
+    stack.enter_context(gate_context(session_context))
+    config.add_cleanup(stack.close)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -207,7 +218,7 @@ def _check_methods(state: SessionState, settings: Settings) -> None:
         for method in getattr(settings, name):
             try:
                 parse_method_id(method)
-            except Exception as err:  # the registry's own error type and message
+            except ValueError as err:  # InputError: the registry's message names the known ids
                 shown = option.flag if source == "command line" else option.ini
                 if source.startswith("@pytest.mark"):
                     shown = f"{name}=[{method!r}]"
@@ -248,9 +259,23 @@ def pytest_collection_modifyitems(
     first_seen: dict[tuple[str, ...], int] = {}
     for item in items:
         item.stash[item_settings_key] = _test_settings(config, item)
+        _offer_group_report(item)
         first_seen.setdefault(_variant_key(item), len(first_seen))
     if len(first_seen) > 1:
         items.sort(key=lambda item: first_seen[_variant_key(item)])
+
+
+def _offer_group_report(item: pytest.Item) -> None:
+    """DESIGN.md's example calls ``group_report`` without importing it; a test module that uses
+    the name without defining it gets the library's."""
+    module, function = getattr(item, "module", None), getattr(item, "function", None)
+    code = getattr(function, "__code__", None)
+    if module is None or code is None or "group_report" not in code.co_names:
+        return
+    if not hasattr(module, "group_report"):
+        from .gate import group_report
+
+        module.group_report = group_report
 
 
 @pytest.hookimpl(wrapper=True)
