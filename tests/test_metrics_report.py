@@ -151,6 +151,8 @@ def test_label_interrelation() -> None:
     assert r2[0] == pytest.approx(1.0) and r2[2] == pytest.approx(1.0)
     assert 0.0 <= r2[1] < 0.05
     assert isinstance(r2[3], Undefined) and r2[3].reason == "zero_denominator"
+    probs = np.stack([a * 0.8 + 0.1, 1.0 - (a * 0.8 + 0.1), rng.random(300)], axis=1)
+    assert M.label_interrelation(probs)[1] == pytest.approx(1.0)  # outputs, not only labels
 
 
 def test_recall_disparity_facet_protocol() -> None:

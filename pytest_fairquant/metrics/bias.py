@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .._arrays import as_labels, as_probabilities
+from .._arrays import as_finite, as_labels, as_probabilities
 from ..errors import InputError
 from ..undefined import Undefined
 from ._grouped import group_ece, uncertain
@@ -191,8 +191,12 @@ def expected_calibration_error(
 
 
 def label_interrelation(y_pred: Any) -> tuple[float, ...]:
-    """For multi-label predictions: R² of a least-squares fit (with intercept) of each label on the others."""
-    pred = np.asarray(as_labels(y_pred, name="y_pred"), dtype=np.float64)
+    """For multi-label outputs: R² of a least-squares fit (with intercept) of each label on the others.
+
+    ``y_pred`` is (n, L): predicted labels, or the probabilities themselves (paper 004 regresses
+    "the model outputs").
+    """
+    pred = as_finite(y_pred, name="y_pred")
     if pred.ndim != 2 or pred.shape[1] < 2:
         raise InputError(MSG_MULTILABEL.format(name="y_pred", shape=pred.shape))
     n, n_labels = pred.shape
