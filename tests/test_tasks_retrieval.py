@@ -11,13 +11,13 @@ from test_tasks_zeroshot import CLASSES, FakeHFClip, FakeOpenClip, WordTokenizer
 
 from pytest_fairquant.data.split import DemographicSplit
 from pytest_fairquant.errors import InputError
+from pytest_fairquant.metrics import MSG_K
 from pytest_fairquant.tasks.base import Task
 from pytest_fairquant.tasks.retrieval import (
     MSG_BAD_K,
     MSG_NO_QUERIES,
     MSG_RANKING,
     MSG_SCORE_COLUMNS,
-    MSG_TOPK_SHAPE,
     RetrievalTask,
     dense_topk,
     iter_scores,
@@ -184,4 +184,4 @@ def test_skew_refuses_a_ranking_of_the_wrong_shape() -> None:
     assert str(info.value) == MSG_RANKING.format(n=3, shape=(4, 2))
     with pytest.raises(InputError) as info:
         retrieval_skew(np.zeros((2, 1), dtype=np.int64), split, "g", k=2)
-    assert str(info.value) == MSG_TOPK_SHAPE.format(k=2, shape=(2, 1))
+    assert str(info.value) == MSG_K.format(n_items=1, got=2)

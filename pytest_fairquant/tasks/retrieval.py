@@ -46,7 +46,6 @@ MSG_RANKING = (
     "ranking must be the (n_images={n}, n_queries) score matrix or (n_queries, k) top-k image "
     "indices; got shape {shape}"
 )
-MSG_TOPK_SHAPE = "top-k indices must be (n_queries, >= k={k}); got shape {shape}"
 
 Target = Literal["equal", "prior"]
 
@@ -212,20 +211,22 @@ def retrieval_skew(
     k: int,
     target: Target = "equal",
 ) -> dict[str, SkewDetails]:
-    """MaxSkew@k / MinSkew@k per attribute (METRICS.md "Retrieval skew"), by metrics' :func:`skew_details`.
+    """MaxSkew@k / MinSkew@k per attribute (METRICS.md "Retrieval skew"), from metrics' functions.
 
-    ``ranking`` is either the (n_images, Q) score matrix (``Predictions.scores``) or the (Q, k)
-    top-k image indices of :func:`streaming_topk` / :func:`stream_topk`; both give the same
-    numbers. From top-k indices each query is scored alone (its k images by rank, every other
-    image 0), so memory stays O(n_images) rather than O(n_images × Q).
+    ``ranking`` is either the (n_images, Q) score matrix (``Predictions.scores``, read by
+    :func:`skew_details`) or the (Q, k) top-k image indices of :func:`streaming_topk` /
+    :func:`stream_topk` (read by :func:`topk_skew_details`); both give the same numbers.
     """
-    from ..metrics import skew_details
+    from ..metrics import skew_details, topk_skew_details
 
     names = (attributes,) if isinstance(attributes, str) else tuple(attributes)
     arr = np.asarray(ranking)
     if arr.dtype.kind in "iu":
         return {
-            a: _skew_from_topk(arr, split.sensitive_features(a), k=k, target=target) for a in names
+            a: topk_skew_details(
+                arr, sensitive_features=split.sensitive_features(a), k=k, target=target
+            )
+            for a in names
         }
     scores = as_finite(arr, name="scores")
     if scores.ndim != 2 or scores.shape[0] != len(split):
@@ -236,32 +237,3 @@ def retrieval_skew(
         )
         for a in names
     }
-
-
-def _skew_from_topk(
-    top: NDArray[np.integer[Any]], features: NDArray[Any], *, k: int, target: Target
-) -> SkewDetails:
-    from ..metrics import SkewDetails, skew_details
-
-    if top.ndim != 2 or top.shape[1] < k:
-        raise InputError(MSG_TOPK_SHAPE.format(k=k, shape=top.shape))
-    rank_scores = np.arange(k, 0, -1, dtype=np.float64)
-    rows = []
-    for query_top in top[:, :k]:
-        pseudo = np.zeros(len(features))
-        pseudo[query_top] = rank_scores
-        rows.append(skew_details(pseudo, sensitive_features=features, k=k, target=target))
-    skew = np.concatenate([r.skew for r in rows])
-    per_max, per_min = skew.max(axis=1), skew.min(axis=1)
-    return SkewDetails(
-        max_skew=float(per_max.mean()),
-        min_skew=float(per_min.mean()),
-        per_query_max=per_max,
-        per_query_min=per_min,
-        skew=skew,
-        values=rows[0].values,
-        desired=rows[0].desired,
-        k=k,
-        target=target,
-        n_substituted=sum(r.n_substituted for r in rows),
-    )
