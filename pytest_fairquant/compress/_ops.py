@@ -33,7 +33,9 @@ def weight_targets(
     seen: set[int] = set()
     for name, module in model.named_modules():
         attrs: tuple[str, ...] = ()
-        if ("Linear" in kinds and isinstance(module, nn.Linear)) or ("Conv" in kinds and isinstance(module, _ConvNd)):
+        if ("Linear" in kinds and isinstance(module, nn.Linear)) or (
+            "Conv" in kinds and isinstance(module, _ConvNd)
+        ):
             attrs = ("weight",)
         elif "MultiheadAttention" in kinds and isinstance(module, nn.MultiheadAttention):
             attrs = _MHA_WEIGHTS

@@ -410,6 +410,11 @@ class _Bnb4(_Bnb):
         )
         if linear.bias is not None:
             new.bias = torch.nn.Parameter(linear.bias.data.detach().clone(), requires_grad=False)
+        if linear.in_features % self.blocksize or linear.out_features % 32:
+            # bitsandbytes 0.50 repacks 4-bit weights for its AVX512-BF16 CPU kernel on the
+            # first CPU forward, which asserts whole blocks per row and output rows in tiles of
+            # 32 (functional._convert_weight_packed_for_cpu); the generic kernel takes any shape.
+            new.support_avx512bf16_for_cpu = False
         new.train(linear.training)
         return new.to(device)
 
