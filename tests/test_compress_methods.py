@@ -110,7 +110,7 @@ def test_every_method_runs_and_leaves_the_original_untouched(
     assert info.to_dict()["method_id"] == method_id
 
 
-@pytest.mark.parametrize("method_id", INT8_IDS + ("uniform-int8", "uniform-int16", "fp16", "bf16"))
+@pytest.mark.parametrize("method_id", (*INT8_IDS, "uniform-int8", "uniform-int16", "fp16", "bf16"))
 def test_eight_bit_and_wider_stay_close_to_dense(
     method_id: str, tiny: TinyNet, batch: torch.Tensor
 ) -> None:
@@ -255,7 +255,10 @@ def test_kmeans_leaves_at_most_k_values_per_tensor(tiny: TinyNet, batch: torch.T
             assert 1 < w.unique().numel() <= k, name
         assert variant.fairquant_info.weight_bits == math.log2(k)
     a, b = compress(tiny, "kmeans-8"), compress(tiny, "kmeans-8")
-    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert all(
+        torch.equal(x, y)
+        for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+    )
     assert rel_error(compress(tiny, "kmeans-64"), tiny, batch) < rel_error(
         compress(tiny, "kmeans-2"), tiny, batch
     )
