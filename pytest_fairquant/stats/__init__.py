@@ -1,0 +1,103 @@
+"""Paired statistics of the fairness gates (../shared/METRICS.md, "Statistics (the gate)").
+
+Intervals come from a paired, group-stratified bootstrap drawn on distinct paired outcomes
+(:mod:`._resample`); decisions come from exact and permutation tests (:mod:`._decisions`);
+:func:`compare`, :func:`assess_gap`, :func:`compare_units` and :func:`group_intervals` turn
+them into verdicts and reports (:mod:`._compare`). Pure numpy/scipy; no pytest.
+"""
+
+from __future__ import annotations
+
+from ._compare import (
+    MSG_ALPHA,
+    MSG_ASSESS_GAP,
+    MSG_BA_TRAIN,
+    MSG_DROP_METRIC,
+    MSG_MIN_SUPPORT,
+    MSG_MULTILABEL,
+    MSG_NOISE_FLOOR,
+    MSG_THRESHOLD,
+    MSG_TOLERANCE,
+    MSG_UNIT_GAP,
+    Comparison,
+    GroupComparison,
+    Verdict,
+    assess_gap,
+    compare,
+    compare_units,
+    group_intervals,
+    group_metric,
+    paired_bootstrap,
+)
+from ._decisions import (
+    CORRECTIONS,
+    MSG_CORRECTION,
+    MSG_UNITS,
+    PermutationResult,
+    TTestResult,
+    adjust,
+    benjamini_hochberg,
+    bonferroni,
+    holm,
+    mcnemar_one_sided,
+    minimum_detectable_effect,
+    paired_drop_test,
+    paired_ttest,
+    permutation_gap_test,
+    required_sample_size,
+    swap_permutation_test,
+)
+from ._resample import (
+    MSG_INTERVAL,
+    MSG_N_BOOT,
+    BootstrapResult,
+    PairedCells,
+    bca_interval,
+    bootstrap_cells,
+    percentile_interval,
+)
+
+__all__ = [
+    "CORRECTIONS",
+    "MSG_ALPHA",
+    "MSG_ASSESS_GAP",
+    "MSG_BA_TRAIN",
+    "MSG_CORRECTION",
+    "MSG_DROP_METRIC",
+    "MSG_INTERVAL",
+    "MSG_MIN_SUPPORT",
+    "MSG_MULTILABEL",
+    "MSG_NOISE_FLOOR",
+    "MSG_N_BOOT",
+    "MSG_THRESHOLD",
+    "MSG_TOLERANCE",
+    "MSG_UNITS",
+    "MSG_UNIT_GAP",
+    "BootstrapResult",
+    "Comparison",
+    "GroupComparison",
+    "PairedCells",
+    "PermutationResult",
+    "TTestResult",
+    "Verdict",
+    "adjust",
+    "assess_gap",
+    "bca_interval",
+    "benjamini_hochberg",
+    "bonferroni",
+    "bootstrap_cells",
+    "compare",
+    "compare_units",
+    "group_intervals",
+    "group_metric",
+    "holm",
+    "mcnemar_one_sided",
+    "minimum_detectable_effect",
+    "paired_bootstrap",
+    "paired_drop_test",
+    "paired_ttest",
+    "percentile_interval",
+    "permutation_gap_test",
+    "required_sample_size",
+    "swap_permutation_test",
+]
