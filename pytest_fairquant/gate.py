@@ -44,8 +44,6 @@ MSG_RETRIEVAL_ONLY = (
 
 #: Table rows shown in a failure message; the rest are counted, worst groups first.
 MAX_ROWS = 10
-#: Metrics where a larger value is worse; for the others (accuracy, tpr, ...) a drop is harm.
-LOWER_IS_BETTER = frozenset({"fpr", "fnr", "ece", "uncertainty", "flip_rate"})
 _RETRIEVAL_GAPS = frozenset({"max_skew", "min_skew"})
 
 
@@ -115,18 +113,14 @@ def _interval(interval: Sequence[float] | None) -> str:
     return f"[{_num(lo, True)}, {_num(hi, True)}]"
 
 
-def _harm(delta: float, metric: str) -> float:
-    """How much worse a group got (positive = worse), for sorting worst first."""
-    if math.isnan(delta):
-        return -math.inf
-    return delta if metric in LOWER_IS_BETTER else -delta
-
-
 def _table(rows: list[tuple[str, ...]]) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return [
         "  "
-        + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+        + "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
         for r in rows
     ]
 
@@ -134,6 +128,8 @@ def _table(rows: list[tuple[str, ...]]) -> list[str]:
 _HINTS = {
     "fail": "hint: the compressed model is measurably less fair; try a gentler method, "
     "calibrate or fine-tune after compression, or raise tolerance= if this change is acceptable.",
+    "fail-one": "hint: this model's groups differ by more than the threshold; look at the worst "
+    "groups above (data, thresholds per group), or raise threshold= if the gap is acceptable.",
     "inconclusive": "hint: too few samples to tell; {more}, or set fairquant_inconclusive to "
     "xfail/skip/pass-with-warning to let undecided gates through.",
     "insufficient_data": "hint: some groups are below the minimum support; add samples for them "
@@ -142,67 +138,103 @@ _HINTS = {
 }
 
 
-def render(comparison: Comparison, *, method: str = "compressed") -> str:
-    """The failure text of one comparison: verdict line, group table, statistics, hint."""
-    c = comparison
-    label = method if method != "dense" else "compressed"
+def _limit(metric: str, tolerance: float) -> str:
+    """The per-group bound a change must respect, in the metric's direction of harm."""
+    from .stats._compare import harm
+
+    if harm(metric, 1.0) > 0 and harm(metric, -1.0) > 0:
+        return f"|d| <= {tolerance:.4f}"
+    return f"<= +{tolerance:.4f}" if harm(metric, 1.0) > 0 else f">= -{tolerance:.4f}"
+
+
+def _worst_first(comparison: Comparison) -> list[Any]:
+    from .stats._compare import harm
+
+    def key(group: Any) -> float:
+        delta = float(group.delta)
+        return -math.inf if math.isnan(delta) else harm(comparison.metric, delta)
+
+    return sorted(comparison.groups, key=key, reverse=True)
+
+
+def _head(c: Comparison, label: str, one_model: bool) -> str:
     where = f" on {c.attribute!r}" if c.attribute else ""
+    if c.verdict not in ("fail", "pass"):
+        return f"{c.verdict.upper()}: {c.gap} gap{where}: " + (
+            "; ".join(c.reasons) if c.reasons else "undecided"
+        )
+    if one_model:
+        relation = "above" if c.verdict == "fail" else "below"
+        return (
+            f"{c.verdict.upper()}: {c.gap} gap{where} of {label} is {_num(c.compressed_gap)}, "
+            f"{relation} the threshold {_num(c.tolerance)}"
+        )
     if c.verdict == "fail":
-        head = (
+        return (
             f"FAIL: {c.gap} gap{where} grew by {_num(c.delta, True)} "
             f"(dense {_num(c.base_gap)} -> {label} {_num(c.compressed_gap)}), "
             f"beyond the tolerance {_num(c.tolerance)}"
         )
-    elif c.verdict == "pass":
-        head = (
-            f"PASS: {c.gap} gap{where} changed by {_num(c.delta, True)}, within {_num(c.tolerance)}"
-        )
-    else:
-        head = f"{c.verdict.upper()}: {c.gap} gap{where}: " + (
-            "; ".join(c.reasons) if c.reasons else "undecided"
-        )
-    sign = "<=" if c.metric in LOWER_IS_BETTER else ">="
-    group_limit = f"{sign} {'+' if sign == '<=' else '-'}{c.tolerance:.4f}"
-    rows: list[tuple[str, ...]] = [
-        ("group", "n", "dense", label, "delta", f"{1 - c.alpha:.0%} interval", "limit"),
-        (
-            f"[{c.gap} gap]",
-            str(c.n),
-            _num(c.base_gap),
-            _num(c.compressed_gap),
-            _num(c.delta, True),
-            _interval(c.interval),
-            f"<= +{c.tolerance:.4f}",
-        ),
-    ]
-    groups = sorted(c.groups, key=lambda g: _harm(float(g.delta), c.metric), reverse=True)
-    for g in groups[:MAX_ROWS]:
-        rows.append(
+    return f"PASS: {c.gap} gap{where} changed by {_num(c.delta, True)}, within {_num(c.tolerance)}"
+
+
+def render(comparison: Comparison, *, method: str = "compressed") -> str:
+    """The failure text of one comparison: verdict line, group table, statistics, hint.
+
+    A dense-vs-compressed comparison shows group | n | dense | compressed | delta | interval |
+    limit; a one-model gap (assert_fvo_below) shows each group's value, its distance to the best
+    group, and the threshold.
+    """
+    c = comparison
+    one_model = c.base_gap is None and c.delta is None
+    label = "the model" if one_model and method == "dense" else method
+    level = f"{1 - c.alpha:.0%} interval"
+    if one_model:
+        rows: list[tuple[str, ...]] = [
+            ("group", "n", c.metric, "to best", level, "limit"),
             (
-                str(g.group),
-                str(g.n),
-                _num(g.base),
-                _num(g.compressed),
-                _num(g.delta, True),
-                _interval(g.interval),
-                group_limit,
-            )
-        )
-    lines = [head, *_table(rows)]
+                f"[{c.gap} gap]",
+                str(c.n),
+                _num(c.compressed_gap),
+                "",
+                _interval(c.interval),
+                f"<= {c.tolerance:.4f}",
+            ),
+        ]
+    else:
+        rows = [
+            ("group", "n", "dense", label, "delta", level, "limit"),
+            (
+                f"[{c.gap} gap]",
+                str(c.n),
+                _num(c.base_gap),
+                _num(c.compressed_gap),
+                _num(c.delta, True),
+                _interval(c.interval),
+                f"<= +{c.tolerance:.4f}",
+            ),
+        ]
+    groups = _worst_first(c)
+    group_limit = _limit(c.metric, c.tolerance)
+    for g in groups[:MAX_ROWS]:
+        values = (_num(g.compressed), _num(g.delta, True), _interval(g.interval))
+        if one_model:
+            rows.append((str(g.group), str(g.n), *values, ""))
+        else:
+            rows.append((str(g.group), str(g.n), _num(g.base), *values, group_limit))
+    lines = [_head(c, label, one_model), *_table(rows)]
     if len(groups) > MAX_ROWS:
         lines.append(f"  ... {len(groups) - MAX_ROWS} more groups (see the session report)")
     lines.append(
-        f"{c.metric} per group; p = {_num(c.p_value)} ({c.test}, correction: {c.correction}), "
+        f"{c.metric} per group; p = {_num(c.p_value)} ({c.test}; correction: {c.correction}), "
         f"alpha {c.alpha:g}, {c.n_boot} bootstrap resamples, seed {c.seed}"
     )
-    if c.verdict != "fail" and c.reasons and c.verdict != "pass":
-        pass  # the reasons are already the verdict line
     more = (
         f"about {c.required_n} samples per group would decide it"
         if c.required_n
         else "more samples per group would decide it"
     )
-    hint = _HINTS.get(c.verdict)
+    hint = _HINTS.get("fail-one" if one_model and c.verdict == "fail" else c.verdict)
     if hint:
         lines.append(hint.format(more=more))
     return "\n".join(lines)
@@ -326,7 +358,7 @@ def _correct_across(
                 f"not significant after {correction} across {len(comparisons)} attributes "
                 f"(adjusted p = {p:.4f})"
             )
-            c = dataclasses.replace(c, verdict="inconclusive", reasons=(*c.reasons, reason))
+            c = c.downgraded(reason)
         out.append(c)
     return out
 
@@ -536,17 +568,6 @@ def assert_fvo_below(
     return _single_or_all(comparisons)
 
 
-def _stratified_resamples(codes: Any, n_boot: int, seed: int) -> Any:
-    """(n_boot, n) indices resampling each group within itself, so group sizes stay fixed."""
-    codes = np.asarray(codes)
-    rng = np.random.default_rng(seed)
-    out = np.empty((n_boot, len(codes)), dtype=np.int64)
-    for code in np.unique(codes):
-        members = np.flatnonzero(codes == code)
-        out[:, members] = members[rng.integers(0, len(members), size=(n_boot, len(members)))]
-    return out
-
-
 def group_report(
     model_or_predictions: Any,
     split: DemographicSplit,
@@ -557,49 +578,42 @@ def group_report(
     seed: int | None = None,
     alpha: float | None = None,
 ) -> GroupReport | dict[str, GroupReport]:
-    """Per-group metrics of one model with percentile bootstrap intervals (stratified by group).
+    """Per-group metrics of one model with bootstrap intervals (stratified by group).
 
     One report for one attribute (``attribute=`` or the split's only one), else a dict of
     reports by attribute. The report's ``metadata`` names the method and its compression info.
     """
     from .metrics import group_metrics
+    from .stats import group_intervals
 
     s = active_context().settings
     preds = _predictions(model_or_predictions, split, "model_or_predictions")
     names = tuple(metrics) if metrics is not None else (s.metric,)
-    n_boot, seed, alpha = _opt(n_boot, s.n_boot), _opt(seed, s.seed), _opt(alpha, s.alpha)
-    y, pred, prob = split.labels, preds.pred, preds.probs
     # Only what identifies the model: wall times and devices would churn snapshot files.
     meta: dict[str, Any] = {"method": preds.method}
     if preds.metadata and preds.metadata.get("compression") is not None:
         meta["compression"] = preds.metadata["compression"]
     reports = {}
     for name, feature in _attributes(split, None, _opt(attribute, s.attribute)).items():
-        feature = np.asarray(feature)
-
-        def measure(rows: Any, name: str = name, feature: Any = feature) -> GroupReport:
-            return group_metrics(
-                y[rows],
-                pred[rows],
-                sensitive_features=feature[rows],
-                metrics=names,
-                y_prob=None if prob is None else prob[rows],
-                attribute=name,
-            )
-
-        report = measure(slice(None))
-        codes = split.groups(name).codes
-        draws = [measure(rows) for rows in _stratified_resamples(codes, n_boot, seed)]
-        intervals: dict[str, dict[str, tuple[float, float]]] = {}
-        for metric, per_group in report.by_group.items():
-            intervals[metric] = {}
-            for group in per_group:
-                values = np.asarray([float(d.by_group[metric][group]) for d in draws])
-                if np.isnan(values).all():
-                    continue
-                lo, hi = np.nanpercentile(values, [100 * alpha / 2, 100 * (1 - alpha / 2)])
-                intervals[metric][group] = (float(lo), float(hi))
-        reports[name] = dataclasses.replace(
-            report, metadata={**report.metadata, **meta}
-        ).with_intervals(intervals)
+        report = group_metrics(
+            split.labels,
+            preds.pred,
+            sensitive_features=feature,
+            metrics=names,
+            y_prob=preds.probs,
+            sample_weight=split.weights,
+            attribute=name,
+        )
+        intervals = group_intervals(
+            split.labels,
+            preds.pred,
+            sensitive_features=feature,
+            metrics=names,
+            n_boot=_opt(n_boot, s.n_boot),
+            seed=_opt(seed, s.seed),
+            alpha=_opt(alpha, s.alpha),
+            sample_weight=split.weights,
+        )
+        metadata = {**report.metadata, **meta}
+        reports[name] = dataclasses.replace(report, metadata=metadata).with_intervals(intervals)
     return next(iter(reports.values())) if len(reports) == 1 else reports

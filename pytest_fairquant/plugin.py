@@ -75,10 +75,13 @@ class SessionState:
 
     def predict(self, model: Any, split: DemographicSplit) -> Predictions:
         """Each model is evaluated once per split per process; the disk cache spans processes."""
-        memo = self._predictions.setdefault(model, {})
-        if split.fingerprint not in memo:
-            from .evaluate import predict
+        from .evaluate import predict
 
+        try:
+            memo = self._predictions.setdefault(model, {})
+        except TypeError:  # not weak-referenceable: no in-process memo, the disk cache remains
+            memo = {}
+        if split.fingerprint not in memo:
             memo[split.fingerprint] = predict(
                 model,
                 split,

@@ -38,7 +38,8 @@ def one_line(records: Iterable[Mapping[str, Any]]) -> str:
     records = list(records)
     counts = verdict_counts(records)
     parts = ", ".join(f"{n} {verdict}" for verdict, n in counts.items())
-    return f"fairquant: {len(records)} comparisons: {parts}"
+    noun = "comparison" if len(records) == 1 else "comparisons"
+    return f"fairquant: {len(records)} {noun}: {parts}"
 
 
 def summary_lines(records: Iterable[Mapping[str, Any]], *, verbosity: int = 0) -> list[str]:

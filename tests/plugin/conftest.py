@@ -21,7 +21,7 @@ import pytest
 # (the package caches its lazy exports). Loading them here keeps one copy across inner runs.
 import torch  # noqa: F401
 
-import pytest_fairquant.data.split  # noqa: F401
+import pytest_fairquant.data.split
 import pytest_fairquant.metrics  # noqa: F401
 
 for _name in ("stats", "evaluate", "compress"):
@@ -59,6 +59,10 @@ def make_split(n=600, seed=0):
     gender = np.where(rng.random(n) < 0.5, "f", "m")
     race = rng.choice(["a", "b", "c", "tiny"], size=n, p=[0.4, 0.3, 0.27, 0.03])
     return DemographicSplit(y, {"gender": gender, "race": race}, inputs=torch.from_numpy(x), name="toy")
+
+
+def make_big_split():
+    return make_split(n=6000, seed=1)
 
 
 not_callable = 3
@@ -101,3 +105,34 @@ def _printed(result: pytest.RunResult, tag: str) -> Any:
 def printed() -> Callable[[pytest.RunResult, str], Any]:
     """``printed(result, TAG)``: the JSON an inner test printed after ``TAG=`` (run with ``-s``)."""
     return _printed
+
+
+# Two array-form gates on 600 samples: identical predictions, and 60 new errors in group b.
+TWO_GATES = """
+import numpy as np
+from pytest_fairquant import assert_no_bias_amplification
+
+def data(flips):
+    rng = np.random.default_rng(0)
+    groups = np.repeat(["a", "b"], 300)
+    y = rng.integers(0, 2, size=600)
+    base = np.where(rng.random(600) < 0.9, y, 1 - y)
+    compressed = base.copy()
+    hit = np.flatnonzero((groups == "b") & (base == y))[:flips]
+    compressed[hit] = 1 - compressed[hit]
+    return dict(y_true=y, base_pred=base, compressed_pred=compressed, sensitive_features=groups)
+
+def test_same():
+    assert_no_bias_amplification(**data(0), tolerance=0.02)
+
+def test_worse():
+    assert_no_bias_amplification(**data(60), tolerance=0.02)
+"""
+
+
+@pytest.fixture
+def two(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A pytester directory with two array-form gates: one passes, one fails."""
+    pytester.makepyfile(test_two=TWO_GATES)
+    pytester.makeini("[pytest]\naddopts = -p no:hypothesispytest -p no:cacheprovider")
+    return pytester

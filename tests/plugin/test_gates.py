@@ -1,0 +1,170 @@
+"""The gates in array form (exact control of the data): verdicts, outcomes, failure text, JUnit."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import pytest
+
+from pytest_fairquant.gate import MSG_UNKNOWN_ATTRIBUTE
+
+# Three groups; FLIPS correct base predictions of group "b" turn wrong in the compressed model.
+GATES = """
+import numpy as np
+import pytest
+from pytest_fairquant import DemographicSplit, assert_fvo_below, assert_no_bias_amplification
+
+
+def data(sizes, flips):
+    rng = np.random.default_rng(0)
+    groups = np.repeat(["a", "b", "c"], sizes)
+    y = rng.integers(0, 2, size=len(groups))
+    base = np.where(rng.random(len(y)) < 0.9, y, 1 - y)
+    compressed = base.copy()
+    hit = np.flatnonzero((groups == "b") & (base == y))[:flips]
+    compressed[hit] = 1 - compressed[hit]
+    return dict(y_true=y, base_pred=base, compressed_pred=compressed, sensitive_features=groups)
+
+
+def test_pass():
+    comparison = assert_no_bias_amplification(**data([300, 300, 300], 0), tolerance=0.02)
+    assert comparison.verdict == "pass"
+
+
+def test_fail():
+    assert_no_bias_amplification(**data([300, 300, 300], 60), tolerance=0.02)
+
+
+def test_inconclusive():
+    assert_no_bias_amplification(**data([40, 40, 40], 2), tolerance=0.02)
+
+
+def test_insufficient():
+    assert_no_bias_amplification(**data([300, 300, 10], 0), tolerance=0.02)
+
+
+def test_fvo_below_pass():
+    d = data([300, 300, 300], 0)
+    assert_fvo_below(y_true=d["y_true"], y_pred=d["base_pred"],
+                     sensitive_features=d["sensitive_features"], threshold=0.15)
+
+
+def test_fvo_below_fail():
+    d = data([300, 300, 300], 120)
+    assert_fvo_below(y_true=d["y_true"], y_pred=d["compressed_pred"],
+                     sensitive_features=d["sensitive_features"], threshold=0.05)
+"""
+
+
+@pytest.fixture
+def gates(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makepyfile(test_g=GATES)
+    pytester.makeini("[pytest]\naddopts = -p no:hypothesispytest -p no:cacheprovider")
+    return pytester
+
+
+def test_verdicts_map_to_outcomes_by_default(gates: pytest.Pytester) -> None:
+    result = gates.runpytest("-rA")
+    outcomes = {
+        line.split("::")[-1].split(" ")[0]: line.split(" ")[0]
+        for line in result.outlines
+        if line.startswith(("PASSED", "FAILED"))
+    }
+    assert outcomes == {
+        "test_pass": "PASSED",
+        "test_fail": "FAILED",
+        "test_inconclusive": "FAILED",
+        "test_insufficient": "FAILED",
+        "test_fvo_below_pass": "PASSED",
+        "test_fvo_below_fail": "FAILED",
+    }
+    text = result.stdout.str()
+    assert "FairnessAssertionError: FAIL: fvo gap on 'group' grew by" in text
+    assert "INCONCLUSIVE: fvo gap on 'group'" in text
+    assert "INSUFFICIENT_DATA: fvo gap on 'group'" in text
+
+
+@pytest.mark.parametrize(
+    ("mode", "outcome"),
+    [("xfail", {"xfailed": 2}), ("skip", {"skipped": 2}), ("pass-with-warning", {"passed": 2})],
+)
+def test_inconclusive_setting_maps_undecided_verdicts(
+    gates: pytest.Pytester, mode: str, outcome: dict[str, int]
+) -> None:
+    # -W: the outer suite turns warnings into errors; the inner run shows them as warnings.
+    result = gates.runpytest(
+        f"--fairquant-inconclusive={mode}",
+        "-k",
+        "inconclusive or insufficient",
+        "-W",
+        "default::pytest_fairquant.gate.InconclusiveWarning",
+    )
+    result.assert_outcomes(
+        **outcome, deselected=4, warnings=2 if mode == "pass-with-warning" else 0
+    )
+
+
+def test_marker_sets_the_inconclusive_outcome_for_one_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_marked=GATES.replace(
+            "def test_inconclusive",
+            '@pytest.mark.fairquant(inconclusive="xfail")\ndef test_inconclusive',
+        )
+    )
+    result = pytester.runpytest("-k", "inconclusive or insufficient", "-p", "no:hypothesispytest")
+    result.assert_outcomes(xfailed=1, failed=1, deselected=4)
+
+
+def test_failure_text_is_pinned(gates: pytest.Pytester) -> None:
+    result = gates.runpytest("-k", "test_fail and not fvo")
+    result.assert_outcomes(failed=1, deselected=5)
+    message = _failure_message(result)
+    assert message == PINNED_FAIL
+
+
+def _failure_message(result: pytest.RunResult) -> str:
+    """The FairnessAssertionError text as pytest prints it (the E lines), without the prefix."""
+    lines = [line[8:] for line in result.outlines if line.startswith("E   ")]
+    first = lines[0].split("FairnessAssertionError: ", 1)[1]
+    return "\n".join([first, *lines[1:]])
+
+
+PINNED_FAIL = """\
+FAIL: fvo gap on 'group' grew by +0.1800 (dense 0.0133 -> compressed 0.1933), beyond the tolerance 0.0200
+  group        n   dense  compressed    delta        95% interval       limit
+  [fvo gap]  900  0.0133      0.1933  +0.1800  [+0.1000, +0.2267]  <= +0.0200
+  b          300  0.9333      0.7333  -0.2000  [-0.2433, -0.1533]  >= -0.0200
+  a          300  0.9267      0.9267  +0.0000  [+0.0000, +0.0000]  >= -0.0200
+  c          300  0.9200      0.9200  +0.0000  [+0.0000, +0.0000]  >= -0.0200
+accuracy per group; p = 0.0005 (permutation test of group labels, max-over-groups Welch t of relative harm (1999 permutations); correction: max-T permutation (Westfall-Young single-step, family-wise over groups)), alpha 0.05, 1000 bootstrap resamples, seed 0
+hint: the compressed model is measurably less fair; try a gentler method, calibrate or fine-tune after compression, or raise tolerance= if this change is acceptable."""
+
+
+def test_headline_numbers_reach_junit_xml(gates: pytest.Pytester) -> None:
+    gates.runpytest("--junitxml=out.xml", "-k", "test_pass or test_fail and not fvo")
+    root = ET.parse(gates.path / "out.xml").getroot()
+    props: dict[str, dict[str, Any]] = {}
+    for case in root.iter("testcase"):
+        props[case.get("name", "")] = {p.get("name"): p.get("value") for p in case.iter("property")}
+    assert props["test_pass"]["fairquant.group.fvo.verdict"] == "pass"
+    assert props["test_fail"]["fairquant.group.fvo.verdict"] == "fail"
+    assert float(props["test_fail"]["fairquant.group.fvo.delta"]) > 0.02
+    assert props["test_fail"]["fairquant.group.fvo.worst_group"] == "b"
+
+
+def test_attribute_the_split_does_not_have(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import numpy as np
+        from pytest_fairquant import DemographicSplit, assert_no_bias_amplification
+
+        def test_attr():
+            y = np.array([0, 1] * 50)
+            split = DemographicSplit(y, {"gender": np.array(["f", "m"] * 50)})
+            assert_no_bias_amplification(split=split, base_pred=y, compressed_pred=y, attribute="race")
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    assert MSG_UNKNOWN_ATTRIBUTE.format(name="race", known=["gender"]) in result.stdout.str()

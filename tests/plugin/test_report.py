@@ -1,0 +1,78 @@
+"""The session report: terminal summary (quiet under -q), the JSON file, HTML hand-off, clobbering."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pytest_fairquant.report import MSG_NO_HTML
+from pytest_fairquant.report.jsonreport import MSG_NOT_A_REPORT, REPORT_SCHEMA
+
+
+def test_terminal_summary_lists_every_comparison(two: pytest.Pytester) -> None:
+    result = two.runpytest()
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*- fairquant -*",
+            "method*attribute*gap*dense*compressed*delta*verdict*worst group*test",
+            "-*group*fvo*pass*test_same",
+            "-*group*fvo*fail*b*test_worse",
+            "fairquant: 2 comparisons: 1 fail, 1 pass",
+        ]
+    )
+
+
+def test_terminal_summary_is_one_line_under_quiet(two: pytest.Pytester) -> None:
+    result = two.runpytest("-q")
+    text = result.stdout.str()
+    assert "fairquant: 2 comparisons: 1 fail, 1 pass" in text
+    assert "worst group" not in text
+
+
+def test_json_report_holds_every_comparison_and_is_reproducible(two: pytest.Pytester) -> None:
+    two.runpytest("--fairquant-report=out/report.json", "--fairquant-seed=3")
+    path = two.path / "out" / "report.json"
+    first = path.read_bytes()
+    report = json.loads(first)
+    assert report["schema"] == REPORT_SCHEMA
+    assert report["seed"] == 3
+    assert report["summary"] == {"fail": 1, "pass": 1}
+    assert [c["nodeid"] for c in report["comparisons"]] == [
+        "test_two.py::test_same",
+        "test_two.py::test_worse",
+    ]
+    worse = report["comparisons"][1]
+    assert worse["gate"] == "assert_no_bias_amplification"
+    assert worse["comparison"]["verdict"] == "fail"
+    assert worse["comparison"]["seed"] == 3
+    assert report["versions"]["pytest-fairquant"]
+    assert "--fairquant-seed=3" in report["command"]
+    # Same inputs and seed: a byte-identical report, overwritten in place.
+    two.runpytest("--fairquant-report=out/report.json", "--fairquant-seed=3")
+    assert path.read_bytes() == first
+    assert [p.name for p in path.parent.iterdir()] == ["report.json"]
+
+
+def test_report_refuses_to_clobber_a_foreign_file(two: pytest.Pytester) -> None:
+    (two.path / "notes.json").write_text('{"mine": true}')
+    result = two.runpytest("--fairquant-report=notes.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert MSG_NOT_A_REPORT.format(path="notes.json") in result.stderr.str()
+    assert (two.path / "notes.json").read_text() == '{"mine": true}'
+
+
+def test_html_path_writes_the_json_beside_it(two: pytest.Pytester) -> None:
+    result = two.runpytest("--fairquant-report=site/report.html")
+    data = json.loads((two.path / "site" / "report.json").read_text())
+    assert data["schema"] == REPORT_SCHEMA
+    html = two.path / "site" / "report.html"
+    try:
+        import pytest_fairquant.report.html  # noqa: F401
+    except ModuleNotFoundError:
+        assert not html.exists()
+        note = MSG_NO_HTML.format(html="site/report.html", json="site/report.json")
+        assert note in result.stdout.str()
+    else:
+        assert html.read_text().lstrip().lower().startswith("<!doctype html")
