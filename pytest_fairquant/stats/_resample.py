@@ -241,7 +241,9 @@ def bca_interval(
     leave-one-out samples, so the acceleration is the per-sample jackknife's exactly.
     """
     with np.errstate(invalid="ignore", divide="ignore"):
-        z0 = ndtri((distribution < estimate).sum(axis=0) / len(distribution))
+        # Ties count half, as scipy does: accuracy-like statistics are discrete.
+        below = (distribution < estimate).sum(axis=0) + (distribution <= estimate).sum(axis=0)
+        z0 = ndtri(below / (2 * len(distribution)))
         m = multiplicity.reshape((-1,) + (1,) * (jackknife.ndim - 1)).astype(np.float64)
         mean = (m * jackknife).sum(axis=0) / m.sum()
         diff = mean - jackknife
