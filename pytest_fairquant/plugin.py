@@ -20,7 +20,7 @@ import pytest
 
 from .errors import ConfigError, MethodUnavailable
 from .gate import GateContext, gate_context
-from .settings import OPTIONS, OPTIONS_BY_NAME, Settings, resolve
+from .settings import MSG_MARKER_POSITIONAL, OPTIONS, OPTIONS_BY_NAME, Settings, resolve
 
 if TYPE_CHECKING:
     from .data.split import DemographicSplit
@@ -34,10 +34,12 @@ MSG_NO_FACTORY = (
 MSG_FACTORY_IMPORT = "{shown} ({source}): module {module!r} cannot be imported: {error}"
 MSG_FACTORY_ATTRIBUTE = "{shown} ({source}): module {module!r} has no attribute {name!r}"
 MSG_FACTORY_TYPE = "{shown} ({source}): the factory returned {got}, expected {expected}"
-MSG_UNKNOWN_METHOD = "{shown} ({source}): unknown compression method {method!r}: {error}"
+MSG_UNKNOWN_METHOD = "{shown} ({source}): {error}"
 
 #: The variant fixtures and the setting that lists their methods.
 VARIANT_FIXTURES = {"quantized_model": "quantization", "pruned_model": "pruning"}
+#: The settings that hold method ids.
+VARIANT_SETTINGS = ("quantization", "pruning", "methods")
 RECORDS_KEY = "fairquant_records"
 
 settings_key = pytest.StashKey[Settings]()
@@ -59,7 +61,6 @@ class SessionState:
     splits: dict[str, dict[str, Any]] = field(default_factory=dict)
     variants: dict[str, Any] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
-    checked_methods: bool = False
     notes: list[str] = field(default_factory=list)
     _predictions: weakref.WeakKeyDictionary[Any, dict[str, Predictions]] = field(
         default_factory=weakref.WeakKeyDictionary
@@ -151,6 +152,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     try:
         settings = _read_settings(config)
+        check_methods(settings)
     except ConfigError as err:
         raise pytest.UsageError(f"fairquant: {err}") from err
     if not _is_worker(config):
@@ -195,41 +197,35 @@ def _where(node: pytest.Item | pytest.Function | Any) -> str:
 
 
 def _test_settings(config: pytest.Config, node: Any) -> Settings:
+    """The session settings with the node's ``@pytest.mark.fairquant`` applied (ConfigError)."""
     settings = config.stash[settings_key]
     marker = node.get_closest_marker("fairquant")
     if marker is None:
         return settings
     if marker.args:
-        from .settings import MSG_MARKER_POSITIONAL
-
-        raise pytest.UsageError(
-            f"fairquant: {MSG_MARKER_POSITIONAL.format(source=_where(node), args=marker.args)}"
-        )
-    try:
-        return settings.with_marker(marker.kwargs, where=_where(node))
-    except ConfigError as err:
-        raise pytest.UsageError(f"fairquant: {err}") from err
+        raise ConfigError(MSG_MARKER_POSITIONAL.format(source=_where(node), args=marker.args))
+    return settings.with_marker(marker.kwargs, where=_where(node))
 
 
-def _check_methods(state: SessionState, settings: Settings) -> None:
-    """Unknown method ids are a configuration error naming the setting and its source."""
+def check_methods(settings: Settings, names: tuple[str, ...] = tuple(VARIANT_SETTINGS)) -> None:
+    """Unknown method ids are a ConfigError naming the setting and where it was set."""
     from .compress import parse_method_id
 
-    for name in ("quantization", "pruning", "methods"):
+    for name in names:
         option = OPTIONS_BY_NAME[name]
         source = settings.sources.get(name, "default")
+        if source == "command line":
+            shown = option.flag
+        elif source.startswith("@pytest.mark"):
+            shown = f"{name}={list(getattr(settings, name))!r}"
+        else:
+            shown = option.ini
         for method in getattr(settings, name):
             try:
                 parse_method_id(method)
             except ValueError as err:  # InputError: the registry's message names the known ids
-                shown = option.flag if source == "command line" else option.ini
-                if source.startswith("@pytest.mark"):
-                    shown = f"{name}=[{method!r}]"
-                raise pytest.UsageError(
-                    "fairquant: "
-                    + MSG_UNKNOWN_METHOD.format(
-                        shown=shown, source=source, method=method, error=err
-                    )
+                raise ConfigError(
+                    MSG_UNKNOWN_METHOD.format(shown=shown, source=source, error=err)
                 ) from err
 
 
@@ -237,12 +233,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     wanted = [name for name in VARIANT_FIXTURES if name in metafunc.fixturenames]
     if not wanted:
         return
-    config = metafunc.config
-    settings = _test_settings(config, metafunc.definition)
-    state = config.stash[state_key]
-    if settings is not state.settings or not state.checked_methods:
-        _check_methods(state, settings)
-        state.checked_methods = state.checked_methods or settings is state.settings
+    try:
+        settings = _test_settings(metafunc.config, metafunc.definition)
+        if "methods" in settings.sources and settings.sources["methods"].startswith("@pytest"):
+            check_methods(settings, ("methods",))
+    except ConfigError as err:
+        # A collection error of this module only, shown as the message without a traceback.
+        raise pytest.Collector.CollectError(f"fairquant: {err}") from err
     for name in wanted:
         methods = settings.methods or getattr(settings, VARIANT_FIXTURES[name])
         metafunc.parametrize(name, list(methods), indirect=True, ids=list(methods))
@@ -261,7 +258,10 @@ def pytest_collection_modifyitems(
     """Validate markers, and run each method's tests as one block so its variant lives briefly."""
     first_seen: dict[tuple[str, ...], int] = {}
     for item in items:
-        item.stash[item_settings_key] = _test_settings(config, item)
+        try:
+            item.stash[item_settings_key] = _test_settings(config, item)
+        except ConfigError as err:
+            raise pytest.UsageError(f"fairquant: {err}") from err
         _offer_group_report(item)
         first_seen.setdefault(_variant_key(item), len(first_seen))
     if len(first_seen) > 1:
