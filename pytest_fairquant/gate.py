@@ -38,8 +38,8 @@ MSG_ARRAYS = "array form needs y_true=, {preds} and sensitive_features=; missing
 MSG_MIXED = "pass either models/predictions or the array keywords, not both"
 MSG_UNKNOWN_ATTRIBUTE = "attribute {name!r} is not in the split; it has {known}"
 MSG_RETRIEVAL_ONLY = (
-    "gap {gap!r} measures retrieval: pass Predictions of kind 'retrieval' "
-    "(scores of shape (n, queries)), got kind {kind!r}"
+    "gap {gap!r} measures retrieval: pass models or Predictions of kind 'retrieval' "
+    "(scores of shape (items, queries)); got {kind}"
 )
 
 #: Table rows shown in a failure message; the rest are counted, worst groups first.
@@ -422,13 +422,16 @@ def assert_no_bias_amplification(
     compressed_pred: Any = None,
     sensitive_features: Any = None,
     sample_weight: Any = None,
+    k: int | None = None,
     **compare_options: Any,
 ) -> Comparison | tuple[Comparison, ...]:
     """Fail when ``compressed`` widens the gap beyond ``tolerance`` relative to ``base``.
 
     ``base``/``compressed`` are models (evaluated on ``split``), :class:`Predictions`, or omitted
     in favour of ``y_true=``, ``base_pred=``, ``compressed_pred=``, ``sensitive_features=``.
-    ``attribute=None`` tests every attribute of the split (Holm across them). ``None`` options
+    ``attribute=None`` tests every attribute of the split (the configured correction across
+    them). ``max_skew``/``min_skew`` need retrieval Predictions (or models) and compare the
+    per-query skew@``k`` (default ``min(100, items)``) with a paired t-test over queries. ``None`` options
     take the plugin's settings (marker > CLI > ini), else the library defaults. Returns the
     Comparison (a tuple of them for several attributes) when the gate passes.
     """
@@ -464,7 +467,7 @@ def assert_no_bias_amplification(
     comparisons: list[Comparison] = []
     if gap in _RETRIEVAL_GAPS:
         comparisons = [
-            _compare_retrieval(inputs, name, feature, options)
+            _compare_retrieval(inputs, name, feature, options, k)
             for name, feature in inputs.features.items()
         ]
     else:
@@ -488,24 +491,29 @@ def assert_no_bias_amplification(
 
 
 def _compare_retrieval(
-    inputs: _Inputs, attribute: str, feature: Any, options: Mapping[str, Any]
+    inputs: _Inputs, attribute: str, feature: Any, options: Mapping[str, Any], k: int | None
 ) -> Comparison:
-    """MaxSkew/MinSkew per query for both models, compared with a paired t-test over queries."""
-    from . import metrics
+    """MaxSkew/MinSkew@k per query for both models, compared by a paired t-test over queries."""
+    from .metrics import skew_details
     from .stats import compare_units
 
-    if inputs.kind not in (None, "retrieval") or not inputs.scores:
-        raise InputError(MSG_RETRIEVAL_ONLY.format(gap=options["gap"], kind=inputs.kind))
-    skew = getattr(metrics, options["gap"])
-    per_query = [
-        np.asarray(skew(np.asarray(s).T, sensitive_features=feature)) for s in inputs.scores
-    ]
+    gap = options["gap"]
+    if inputs.kind != "retrieval":
+        kind = f"kind {inputs.kind!r}" if inputs.kind else "label arrays"
+        raise InputError(MSG_RETRIEVAL_ONLY.format(gap=gap, kind=kind))
+    per_query = []
+    for scores in inputs.scores:
+        by_query = np.asarray(scores).T  # Predictions hold (items, queries); skew reads rows
+        details = skew_details(
+            by_query, sensitive_features=feature, k=k or min(100, by_query.shape[1])
+        )
+        per_query.append(details.per_query_max if gap == "max_skew" else details.per_query_min)
     return compare_units(
         per_query[0],
         per_query[1],
         tolerance=options["tolerance"],
         alpha=options["alpha"],
-        gap=options["gap"],
+        gap=gap,
         attribute=attribute,
     )
 
