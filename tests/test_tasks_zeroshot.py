@@ -277,3 +277,25 @@ def test_hf_image_processor_becomes_a_picklable_per_item_transform() -> None:
     assert image_transform(processor).fingerprint == transform.fingerprint
     torchvision_style = lambda img: img  # noqa: E731 - open_clip's preprocess is used as is
     assert image_transform(torchvision_style) is torchvision_style
+
+
+def test_open_clip_blocks_with_integer_mlp_weights_get_their_float_dtype_recorded() -> None:
+    from collections import OrderedDict
+
+    class Block(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ln_1 = torch.nn.LayerNorm(4)
+            self.mlp = torch.nn.Sequential(OrderedDict([("c_fc", torch.nn.Linear(4, 4))]))
+            self.mlp.c_fc.weight = torch.nn.Parameter(
+                torch.zeros(4, 4, dtype=torch.int8), requires_grad=False
+            )
+
+    model = FakeOpenClip()
+    model.block = Block()
+    model.dense_block = Block()
+    model.dense_block.mlp.c_fc.weight = torch.nn.Parameter(torch.zeros(4, 4))
+    ClipAdapter.wrap(model, tokenizer=WordTokenizer(CLASSES))
+    # open_clip casts text inputs to this dtype; the int8 weight's own dtype would break it.
+    assert model.block.mlp.c_fc.int8_original_dtype == torch.float32
+    assert not hasattr(model.dense_block.mlp.c_fc, "int8_original_dtype")

@@ -151,6 +151,8 @@ class ClipAdapter:
             if tokenizer is not None
             else _default_tokenizer(model, found)
         )
+        if found == "open_clip":
+            _record_int8_original_dtype(model)
         return cls(model, found, tok)
 
     def tokenize(
@@ -196,6 +198,24 @@ class ClipAdapter:
         if param is None:
             raise InputError(MSG_NO_LOGIT_SCALE.format(kind=type(self.model).__name__))
         return float(param.detach().float().exp().item())
+
+
+def _record_int8_original_dtype(model: Any) -> None:
+    """Tell open_clip the float dtype behind quantized MLP layers, as its own int8 converter does.
+
+    open_clip casts the text tower's input to ``resblocks[0].mlp.c_fc.weight.dtype`` unless the
+    layer carries ``int8_original_dtype`` (set by ``open_clip.utils.replace_linear``). A layer
+    swapped for bitsandbytes by another route has an int8/uint8 weight there, and the cast turns
+    the token embeddings into integers; the block's LayerNorm holds the dtype it computes in.
+    """
+    for block in model.modules():
+        c_fc = getattr(getattr(block, "mlp", None), "c_fc", None)
+        weight = getattr(c_fc, "weight", None)
+        norm = getattr(getattr(block, "ln_1", None), "weight", None)
+        if weight is None or norm is None or weight.dtype.is_floating_point:
+            continue
+        if not hasattr(c_fc, "int8_original_dtype"):
+            c_fc.int8_original_dtype = norm.dtype
 
 
 def _float_dtype(model: Any) -> torch.dtype:
