@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import InputError
+from .predictions import Predictions
 from .settings import Settings
 
 if TYPE_CHECKING:
     from .data.split import DemographicSplit
     from .metrics.report import GroupReport
-    from .predictions import Predictions
     from .stats import Comparison
 
 MSG_NO_SPLIT = (
@@ -45,6 +45,8 @@ MSG_RETRIEVAL_ONLY = (
 #: Table rows shown in a failure message; the rest are counted, worst groups first.
 MAX_ROWS = 10
 _RETRIEVAL_GAPS = frozenset({"max_skew", "min_skew"})
+#: The compression metadata a group report keeps: what the variant is, not how it ran.
+_IDENTIFYING = ("method_id", "family", "params", "weight_bits", "sparsity")
 
 
 class InconclusiveWarning(UserWarning):
@@ -255,15 +257,9 @@ class _Inputs:
     scores: tuple[Any, ...] = ()
 
 
-def _is_predictions(value: Any) -> bool:
-    from .predictions import Predictions
-
-    return isinstance(value, Predictions)
-
-
 def _predictions(value: Any, split: DemographicSplit | None, name: str) -> Predictions:
-    if _is_predictions(value):
-        return value  # type: ignore[no-any-return]
+    if isinstance(value, Predictions):
+        return value
     if split is None:
         raise InputError(MSG_NO_SPLIT.format(name=name))
     ctx = active_context()
@@ -597,10 +593,12 @@ def group_report(
     s = active_context().settings
     preds = _predictions(model_or_predictions, split, "model_or_predictions")
     names = tuple(metrics) if metrics is not None else (s.metric,)
-    # Only what identifies the model: wall times and devices would churn snapshot files.
     meta: dict[str, Any] = {"method": preds.method}
-    if preds.metadata and preds.metadata.get("compression") is not None:
-        meta["compression"] = preds.metadata["compression"]
+    info = (preds.metadata or {}).get("compression")
+    if info is not None:
+        info = info.to_dict() if hasattr(info, "to_dict") else dict(info)
+        # Only what identifies the variant: wall times and devices would churn snapshot files.
+        meta["compression"] = {k: info[k] for k in _IDENTIFYING if k in info}
     reports = {}
     for name, feature in _attributes(split, None, _opt(attribute, s.attribute)).items():
         report = group_metrics(

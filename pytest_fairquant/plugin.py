@@ -118,11 +118,15 @@ class SessionState:
 
 
 def _info_dict(variant: Any) -> dict[str, Any]:
+    """The variant's compression metadata for the report, without its wall time (the same run
+    must give a byte-identical report)."""
     info = getattr(variant, "fairquant_info", None)
     if info is None:
         return {}
     to_dict = getattr(info, "to_dict", None)
-    return dict(to_dict()) if callable(to_dict) else {"info": repr(info)}
+    data = dict(to_dict()) if callable(to_dict) else {"info": repr(info)}
+    data.pop("wall_time_s", None)
+    return data
 
 
 # --------------------------------------------------------------------------- options
