@@ -307,11 +307,11 @@ def group_metric(table: NDArray[np.float64], metric: str) -> NDArray[np.float64]
     defined = np.isfinite(values)
     count = defined.sum(axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(defined, values, 0.0).sum(axis=-1) / count
+        return np.asarray(np.where(defined, values, 0.0).sum(axis=-1) / count, dtype=np.float64)
 
 
 def _spread(values: NDArray[np.float64]) -> NDArray[np.float64]:
-    return values.max(axis=-1) - values.min(axis=-1)
+    return np.asarray(values.max(axis=-1) - values.min(axis=-1), dtype=np.float64)
 
 
 def _ba(table: NDArray[np.float64], group: int) -> NDArray[np.float64]:
@@ -319,9 +319,8 @@ def _ba(table: NDArray[np.float64], group: int) -> NDArray[np.float64]:
     predicted = table[..., :, :, 1].sum(axis=-1)
     actual = table[..., :, 1, :].sum(axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return predicted[..., group] / predicted.sum(axis=-1) - actual[..., group] / actual.sum(
-            axis=-1
-        )
+        share = predicted[..., group] / predicted.sum(axis=-1)
+        return np.asarray(share - actual[..., group] / actual.sum(axis=-1), dtype=np.float64)
 
 
 def gap_of(gap: str, table: NDArray[np.float64], ba_group: int = 1) -> NDArray[np.float64]:
@@ -432,7 +431,8 @@ def _outcome_counts(paired: _Paired, metric: str) -> tuple[NDArray[np.float64], 
     size = len(paired.names)
 
     def total(mask: NDArray[np.bool_], values: NDArray[np.float64]) -> NDArray[np.float64]:
-        return np.bincount(g, weights=np.where(mask & subset, values, 0.0), minlength=size)
+        sums = np.bincount(g, weights=np.where(mask & subset, values, 0.0), minlength=size)
+        return sums.astype(np.float64)
 
     s0, ssq = total(subset, w), total(subset, w * w)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -596,7 +596,8 @@ def compare(
     def amplification(tb: NDArray[np.float64], tc: NDArray[np.float64]) -> NDArray[np.float64]:
         if gap == "accuracy_drop":
             change = group_metric(tc, shown) - group_metric(tb, shown)
-            return (change if shown in LOWER_IS_WORSE_FREE else -change).max(axis=-1)
+            harmed = change if shown in LOWER_IS_WORSE_FREE else -change
+            return np.asarray(harmed.max(axis=-1), dtype=np.float64)
         return gap_of(gap, tc, ba_group) - gap_of(gap, tb, ba_group)
 
     def statistic(tb: NDArray[np.float64], tc: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -946,7 +947,7 @@ def assess_gap(
         required_n=None,
     )
     if support or math.isnan(value):
-        reasons = support or [
+        problems = support or [
             f"{gap} is undefined: {_undefined_detail(paired, values, values, shown)}"
         ]
         return Comparison(
@@ -954,7 +955,7 @@ def assess_gap(
             interval=None,
             p_value=None,
             groups=rows,
-            reasons=tuple(reasons),
+            reasons=tuple(problems),
             **common,  # type: ignore[arg-type]
         )
     boot = _bootstrap(paired.cells, statistic, n_boot, seed, alpha, interval)

@@ -210,11 +210,13 @@ def permutation_gap_test(
 
         def total(values: NDArray[np.float64]) -> NDArray[np.float64]:
             flat = np.broadcast_to(values, group_of.shape).ravel()
-            return np.bincount(keys, weights=flat, minlength=size).reshape(rows, n_groups)
+            sums = np.bincount(keys, weights=flat, minlength=size).astype(np.float64)
+            return sums.reshape(rows, n_groups)
 
         return total(w), total(w * change), total(w * change**2), total(w * w)
 
-    observed = welch_harm(*(s[0] for s in sums(codes[None, :], 1)), tolerance=tolerance)
+    s0, s1, s2, ssq = (s[0] for s in sums(codes[None, :], 1))
+    observed = welch_harm(s0, s1, s2, ssq, tolerance=tolerance)
     if weights is None and np.isin(change, (-1.0, 0.0, 1.0)).all():
         null = _hypergeometric_null(change, codes, n_groups, n_permutations, rng)
     else:
@@ -223,7 +225,8 @@ def permutation_gap_test(
         for start in range(0, n_permutations, chunk):
             rows = min(chunk, n_permutations - start)
             shuffled = rng.permuted(np.broadcast_to(codes, (rows, len(codes))), axis=1)
-            parts.append(welch_harm(*sums(shuffled, rows)))
+            p0, p1, p2, psq = sums(shuffled, rows)
+            parts.append(welch_harm(p0, p1, p2, psq))
         null = np.concatenate(parts)
     null = np.where(np.isnan(null), -np.inf, null)
     best = null.max(axis=1)
