@@ -211,3 +211,10 @@ def test_configuration_docs_are_generated_from_the_table() -> None:
         "python -c 'from pytest_fairquant.settings import configuration_markdown as m; "
         'open("docs/configuration.md", "w").write(m())\''
     )
+
+
+def test_correction_choices_are_the_ones_stats_implements() -> None:
+    from pytest_fairquant.settings import CORRECTIONS
+    from pytest_fairquant.stats import CORRECTIONS as IMPLEMENTED
+
+    assert set(CORRECTIONS) == set(IMPLEMENTED)
