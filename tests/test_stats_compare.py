@@ -403,3 +403,14 @@ def test_non_integer_predictions_are_refused() -> None:
     with pytest.raises(ValueError, match="must hold integer class labels"):
         compare(y, base, comp + 0.5, sensitive_features=groups)
     assert "probs.argmax(1)" in MSG_NOT_LABELS
+
+
+@settings(max_examples=10, deadline=None)
+@given(small=st.integers(1, 29), which=st.integers(0, 2))
+def test_any_group_below_the_minimum_is_named_with_its_size(small: int, which: int) -> None:
+    sizes = [200, 200, 200]
+    sizes[which] = small
+    y, base, comp, groups = make(sizes=tuple(sizes))
+    c = compare(y, base, comp, sensitive_features=groups, n_boot=10, n_permutations=9)
+    assert c.verdict == "insufficient_data" and not c.passed
+    assert c.reasons == (f"group {'abc'[which]}: {small} samples, needs 30",)

@@ -77,7 +77,7 @@ MSG_ASSESS_GAP = "assess_gap supports gap in {known}; got {got!r}"
 MSG_N_PERMUTATIONS = "n_permutations must be an int >= 1; got {got!r}"
 
 #: Per-group metrics whose increase is the harm; for the others a decrease is.
-LOWER_IS_WORSE_FREE = frozenset({"fpr", "fnr"})
+LOWER_IS_BETTER = frozenset({"fpr", "fnr"})
 _DROP_METRICS = ("accuracy", "tpr", "fpr", "fnr")
 _ASSESS_GAPS = ("fvo", "tpr", "fpr", "demographic_parity", "equalized_odds")
 #: The per-group metric each gap is built from (``accuracy_drop`` takes ``metric``).
@@ -123,7 +123,7 @@ def _interval_list(interval: tuple[float, float] | None) -> list[float] | None:
 
 def harm(metric: str, delta: float) -> float:
     """How much worse a change makes a group (positive = worse)."""
-    if metric in LOWER_IS_WORSE_FREE:
+    if metric in LOWER_IS_BETTER:
         return delta
     if metric == "selection_rate":
         return abs(delta)
@@ -135,8 +135,10 @@ class GroupComparison:
     """One group's metric for the dense (``base``) and compressed model.
 
     ``delta = compressed − base`` in the metric's own direction (see :func:`harm`); ``p_value``
-    tests that this group got worse beyond the tolerance, ``p_adjusted`` after the correction;
-    ``mde`` is the smallest change the test would detect with 80 % power.
+    tests that this group got worse beyond the tolerance (for ``fvo``: worse than the rest of
+    the groups), ``p_adjusted`` after the correction; ``mde`` is the smallest change a
+    one-sided test at ``alpha`` (Bonferroni over the groups) detects with 80 % power, from the
+    bootstrap standard error of the group's delta.
     """
 
     group: str
@@ -558,7 +560,10 @@ def compare(
       change is tested with the paired swap permutation test (exact at τ = 0); per-group rows
       of binary tpr/fpr carry paired drop tests.
 
-    Same inputs and seed give byte-identical ``to_dict()``.
+    An inconclusive verdict names the smallest group's minimum detectable effect (see
+    :class:`GroupComparison`) and ``required_n = n_g · (mde / τ)²``, the group size at which the
+    effect that test detects shrinks to the tolerance. Same inputs and seed give byte-identical
+    ``to_dict()``.
     """
     gap = check_gap(gap)
     if gap in ("max_skew", "min_skew"):
@@ -596,7 +601,7 @@ def compare(
     def amplification(tb: NDArray[np.float64], tc: NDArray[np.float64]) -> NDArray[np.float64]:
         if gap == "accuracy_drop":
             change = group_metric(tc, shown) - group_metric(tb, shown)
-            harmed = change if shown in LOWER_IS_WORSE_FREE else -change
+            harmed = change if shown in LOWER_IS_BETTER else -change
             return np.asarray(harmed.max(axis=-1), dtype=np.float64)
         return gap_of(gap, tc, ba_group) - gap_of(gap, tb, ba_group)
 
@@ -718,7 +723,7 @@ def compare(
             cells, amplification, tolerance=tolerance, n_permutations=n_permutations, seed=seed
         )
         if data.n_classes == 2 and gap in ("tpr", "fpr", "equalized_odds"):
-            raw, adjusted = _drop_tests(paired, shown, 0.0, correction)
+            raw, adjusted = _drop_tests(paired, shown, tolerance, correction)
             p_raw, p_adj = list(raw), list(adjusted)
         else:
             p_raw = p_adj = [None] * g_count
@@ -911,7 +916,7 @@ def assess_gap(
     tables = paired.cells.point_tables()[1]
     values = group_metric(tables, shown)
     value = float(gap_of(gap, tables))
-    best = values.min() if shown in LOWER_IS_WORSE_FREE else values.max()
+    best = values.min() if shown in LOWER_IS_BETTER else values.max()
     support, positives = _support(paired, _needs(gap, shown), min_group_size, min_positives)
     rows = tuple(
         GroupComparison(
