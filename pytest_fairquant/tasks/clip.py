@@ -205,16 +205,20 @@ def _record_int8_original_dtype(model: Any) -> None:
 
     open_clip casts the text tower's input to ``resblocks[0].mlp.c_fc.weight.dtype`` unless the
     layer carries ``int8_original_dtype`` (set by ``open_clip.utils.replace_linear``). A layer
-    swapped for bitsandbytes by another route has an int8/uint8 weight there, and the cast turns
-    the token embeddings into integers; the block's LayerNorm holds the dtype it computes in.
+    swapped for bitsandbytes by another route has an int8/uint8 weight there (the cast turns the
+    token embeddings into integers), and torch's dynamic int8 Linear has no weight tensor at all;
+    the block's LayerNorm holds the dtype it computes in.
     """
+    import torch
+
     for block in model.modules():
         c_fc = getattr(getattr(block, "mlp", None), "c_fc", None)
-        weight = getattr(c_fc, "weight", None)
         norm = getattr(getattr(block, "ln_1", None), "weight", None)
-        if weight is None or norm is None or weight.dtype.is_floating_point:
+        if c_fc is None or norm is None or hasattr(c_fc, "int8_original_dtype"):
             continue
-        if not hasattr(c_fc, "int8_original_dtype"):
+        # torch's dynamic quantized Linear exposes weight() as a method, bitsandbytes an int tensor.
+        weight = getattr(c_fc, "weight", None)
+        if not (isinstance(weight, torch.Tensor) and weight.dtype.is_floating_point):
             c_fc.int8_original_dtype = norm.dtype
 
 
