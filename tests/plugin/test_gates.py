@@ -168,3 +168,34 @@ def test_attribute_the_split_does_not_have(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest()
     result.assert_outcomes(failed=1)
     assert MSG_UNKNOWN_ATTRIBUTE.format(name="race", known=["gender"]) in result.stdout.str()
+
+
+def test_failure_table_shows_the_worst_groups_first_and_caps_the_rows() -> None:
+    import numpy as np
+
+    from pytest_fairquant.gate import MAX_ROWS, FairnessAssertionError, assert_no_bias_amplification
+
+    rng = np.random.default_rng(0)
+    names = [f"g{i:02d}" for i in range(MAX_ROWS + 4)]
+    groups = np.repeat(names, 200)
+    y = rng.integers(0, 2, size=len(groups))
+    base = np.where(rng.random(len(y)) < 0.9, y, 1 - y)
+    compressed = base.copy()
+    # Group g03 loses the most, g07 a little less.
+    for name, flips in (("g03", 80), ("g07", 40)):
+        hit = np.flatnonzero((groups == name) & (base == y))[:flips]
+        compressed[hit] = 1 - compressed[hit]
+    with pytest.raises(FairnessAssertionError) as info:
+        assert_no_bias_amplification(
+            y_true=y,
+            base_pred=base,
+            compressed_pred=compressed,
+            sensitive_features=groups,
+            tolerance=0.02,
+            n_boot=200,
+        )
+    lines = str(info.value).splitlines()
+    rows = [line.split()[0] for line in lines[3 : 3 + MAX_ROWS]]
+    assert rows[:2] == ["g03", "g07"]
+    assert len(set(rows)) == MAX_ROWS
+    assert lines[3 + MAX_ROWS] == "  ... 4 more groups (see the session report)"
