@@ -62,6 +62,8 @@ class SessionState:
     variants: dict[str, Any] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: The xdist worker number (gw3 -> 3), None outside xdist.
+    worker: int | None = None
     _predictions: weakref.WeakKeyDictionary[Any, dict[str, Predictions]] = field(
         default_factory=weakref.WeakKeyDictionary
     )
@@ -86,11 +88,20 @@ class SessionState:
             memo[split.fingerprint] = predict(
                 model,
                 split,
-                device=self.settings.device,
+                device=self.device(),
                 batch_size=self.settings.batch_size,
                 cache=self.cache(),
             )
         return memo[split.fingerprint]
+
+    def device(self) -> str:
+        """The configured device; with ``auto`` under xdist, one GPU per worker (round robin)."""
+        if self.settings.device != "auto" or self.worker is None:
+            return self.settings.device
+        import torch
+
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        return f"cuda:{self.worker % count}" if count > 1 else "auto"
 
     def variant(self, method: str, dense: Any) -> Any:
         """The compressed model for ``method``, built on first use; unavailable ones skip."""
@@ -169,7 +180,10 @@ def pytest_configure(config: pytest.Config) -> None:
         except ConfigError as err:
             raise pytest.UsageError(f"fairquant: {err}") from err
     config.stash[settings_key] = settings
-    state = config.stash[state_key] = SessionState(settings, config.rootpath)
+    worker_id = getattr(config, "workerinput", {}).get("workerid")
+    state = config.stash[state_key] = SessionState(
+        settings, config.rootpath, worker=None if worker_id is None else int(worker_id[2:])
+    )
     # Gates called outside a test (in a fixture, at import) still see the session's settings.
     session_context = GateContext(
         settings,

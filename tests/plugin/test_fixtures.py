@@ -159,3 +159,28 @@ def test_ini_factory_errors_name_the_ini_file(fq: pytest.Pytester) -> None:
         "fairquant_model = fq_factories:wrong_type (tox.ini [pytest]): the factory returned str, "
         "expected a torch.nn.Module" in result.stdout.str()
     )
+
+
+@pytest.mark.parametrize(
+    ("configured", "worker", "gpus", "expected"),
+    [
+        ("auto", None, 4, "auto"),
+        ("auto", 5, 4, "cuda:1"),
+        ("auto", 5, 1, "auto"),
+        ("cpu", 5, 4, "cpu"),
+    ],
+)
+def test_xdist_workers_get_one_gpu_each(
+    monkeypatch: pytest.MonkeyPatch, configured: str, worker: int | None, gpus: int, expected: str
+) -> None:
+    from pathlib import Path
+
+    import torch
+
+    from pytest_fairquant.plugin import SessionState
+    from pytest_fairquant.settings import Settings
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    state = SessionState(Settings(device=configured), Path("."), worker=worker)
+    assert state.device() == expected
