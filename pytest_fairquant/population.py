@@ -15,12 +15,15 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from .errors import InputError
 from .undefined import Undefined
+
+if TYPE_CHECKING:
+    from .stats import TTestResult
 
 Correction = Literal["holm", "bonferroni", "bh", "none"]
 
@@ -30,16 +33,8 @@ MSG_NO_BASELINE = (
 MSG_NO_COMPRESSED = (
     "every measurement is of the baseline {baseline!r}: add measurements of compressed models"
 )
-MSG_CORRECTION = "correction must be 'holm', 'bonferroni', 'bh' or 'none'; got {value!r}"
 MSG_DUPLICATE = "two measurements for unit {unit!r}, method {method!r}, attribute {attribute!r}, metric {metric!r}"
 MSG_LEVEL = "{name} must be in (0, 1); got {value!r}"
-
-CORRECTION_NAMES: Mapping[str, str] = {
-    "holm": "Holm (step-down Bonferroni)",
-    "bonferroni": "Bonferroni",
-    "bh": "Benjamini-Hochberg (false discovery rate)",
-    "none": "none (uncorrected, as paper 000 reports)",
-}
 
 
 @dataclass(frozen=True)
@@ -136,7 +131,7 @@ class PopulationTable:
             "test": "paired t-test (scipy.stats.ttest_rel), two-sided; difference = compressed - baseline",
             "baseline": self.baseline,
             "correction": self.correction,
-            "correction_name": CORRECTION_NAMES[self.correction],
+            "correction_name": _correction_name(self.correction),
             "n_tests": len(self.cells),
             "alpha": self.alpha,
             "confidence": self.confidence,
@@ -172,7 +167,7 @@ class PopulationTable:
         lines.append(
             f"paired t-test over {'/'.join(map(str, n_units))} units, difference = compressed - {self.baseline}; "
             f"* p < {self.alpha:g} uncorrected ({n_sig} of {len(self.cells)}); "
-            f"+ survives {CORRECTION_NAMES[self.correction]} across all {len(self.cells)} tests ({n_kept})"
+            f"+ survives {_correction_name(self.correction)} across all {len(self.cells)} tests ({n_kept})"
         )
         return "\n".join(lines)
 
@@ -189,6 +184,12 @@ class PopulationTable:
 
 
 _P_WIDTH = 8
+
+
+def _correction_name(correction: str) -> str:
+    from .stats import CORRECTIONS
+
+    return CORRECTIONS[correction]
 
 
 def _short(x: float) -> str:
@@ -216,8 +217,10 @@ def population_table(
     Units where either value is NaN (an undefined metric) are dropped from that test and listed;
     a test left with fewer than two units is undefined (``too_few_samples``), never significant.
     """
-    if correction not in CORRECTION_NAMES:
-        raise InputError(MSG_CORRECTION.format(value=correction))
+    from .stats import CORRECTIONS, MSG_CORRECTION, adjust
+
+    if correction not in CORRECTIONS:
+        raise InputError(MSG_CORRECTION.format(known=", ".join(CORRECTIONS), got=correction))
     _check_level("alpha", alpha)
     _check_level("confidence", confidence)
     table: dict[tuple[str, str, str], dict[str, float]] = {}
@@ -258,8 +261,7 @@ def population_table(
                 "units_dropped": dropped,
             }
         )
-    p_values = np.array([r["test"].p_value for r in raw], dtype=np.float64)
-    adjusted = _adjust(p_values, correction)
+    adjusted = adjust([r["test"].p_value for r in raw], correction)
     cells = []
     for r, p_adj in zip(raw, adjusted, strict=True):
         test = r.pop("test")
@@ -268,8 +270,8 @@ def population_table(
             PopulationCell(
                 **r,
                 mean_difference=test.mean_difference,
-                ci_low=test.ci_low,
-                ci_high=test.ci_high,
+                ci_low=test.interval[0],
+                ci_high=test.interval[1],
                 p_value=p,
                 p_adjusted=p if math.isnan(p) else float(p_adj),
                 significant=bool(p < alpha),
@@ -279,62 +281,31 @@ def population_table(
     return PopulationTable(tuple(cells), baseline, correction, alpha, confidence, title)
 
 
-@dataclass(frozen=True)
-class _TTest:
-    p_value: float
-    mean_difference: float
-    ci_low: float
-    ci_high: float
-
-
-def _paired_ttest(base: np.ndarray, compressed: np.ndarray, confidence: float) -> _TTest:
-    """Two-sided paired t-test of compressed - base, with the t interval of the mean difference.
+def _paired_ttest(base: np.ndarray, compressed: np.ndarray, confidence: float) -> TTestResult:
+    """stats' two-sided paired t-test of compressed - base, with its t interval of the mean.
 
     Differences without spread have no t statistic: all zero is read as no change (p = 1, the
-    interval [0, 0], the limit of the test); a constant non-zero shift is undefined.
+    interval [0, 0], the limit of the test); a constant non-zero shift is undefined, as is a
+    test with fewer than two units.
     """
-    from scipy import stats
+    from .stats import TTestResult, paired_ttest
 
     diff = compressed - base
-    if len(diff) < 2:
-        nan = Undefined(
-            "too_few_samples", f"{len(diff)} paired unit(s); a paired t-test needs at least 2"
+    n = len(diff)
+    if n < 2:
+        nan = Undefined("too_few_samples", f"{n} paired unit(s); a paired t-test needs at least 2")
+        return TTestResult(
+            nan, nan, max(n - 1, 0), float(diff.mean()) if n else nan, (nan, nan), "two-sided"
         )
-        return _TTest(nan, float(diff.mean()) if len(diff) else nan, nan, nan)
     if np.all(diff == diff[0]):
         if diff[0] == 0:
-            return _TTest(1.0, 0.0, 0.0, 0.0)
+            return TTestResult(0.0, 1.0, n - 1, 0.0, (0.0, 0.0), "two-sided")
         nan = Undefined(
             "zero_denominator",
             f"every unit changed by exactly {diff[0]:.6g}: the t statistic is undefined",
         )
-        return _TTest(nan, float(diff[0]), nan, nan)
-    res = stats.ttest_rel(compressed, base)
-    ci = res.confidence_interval(confidence)
-    return _TTest(float(res.pvalue), float(diff.mean()), float(ci.low), float(ci.high))
-
-
-def _adjust(p_values: np.ndarray, correction: str) -> np.ndarray:
-    """Adjusted p-values over the defined tests (Bonferroni, Holm step-down, BH step-up); undefined stay NaN."""
-    out = np.full_like(p_values, np.nan)
-    defined = ~np.isnan(p_values)
-    p = p_values[defined]
-    m = len(p)
-    if m == 0 or correction == "none":
-        out[defined] = p
-        return out
-    order = np.argsort(p, kind="stable")
-    ranked = p[order]
-    if correction == "bonferroni":
-        adj = m * ranked
-    elif correction == "holm":
-        adj = np.maximum.accumulate((m - np.arange(m)) * ranked)
-    else:
-        adj = np.minimum.accumulate((m / np.arange(m, 0, -1)) * ranked[::-1])[::-1]
-    result = np.empty(m)
-    result[order] = np.minimum(adj, 1.0)
-    out[defined] = result
-    return out
+        return TTestResult(nan, nan, n - 1, float(diff[0]), (nan, nan), "two-sided")
+    return paired_ttest(base, compressed, alpha=1.0 - confidence)
 
 
 # ---------------------------------------------------------------------------- record builders

@@ -11,13 +11,13 @@ from scipy import stats as sps
 
 from pytest_fairquant.errors import InputError
 from pytest_fairquant.population import (
-    MSG_CORRECTION,
     MSG_DUPLICATE,
     MSG_NO_BASELINE,
     MSG_NO_COMPRESSED,
     Measurement,
     population_table,
 )
+from pytest_fairquant.stats import CORRECTIONS, MSG_CORRECTION
 from pytest_fairquant.undefined import Undefined
 
 MODELS = [f"model-{i}" for i in range(8)]
@@ -148,7 +148,7 @@ def test_render_has_paper_layout_and_names_the_correction() -> None:
         (
             [Measurement("a", "dense", "g", "m", 1.0)],
             {"correction": "bonf"},
-            MSG_CORRECTION.format(value="bonf"),
+            MSG_CORRECTION.format(known=", ".join(CORRECTIONS), got="bonf"),
         ),
         (
             [Measurement("a", "dense", "g", "m", 1.0), Measurement("a", "dense", "g", "m", 2.0)],
