@@ -85,27 +85,50 @@ def kmeans_1d(w: torch.Tensor, k: int, max_iter: int) -> torch.Tensor:
     """Lloyd's k-means on the values of ``w``, every value replaced by its centroid.
 
     Centroids start evenly spaced between min and max (the linear initialisation Han et al.'s
-    Deep Compression found best for weight sharing), so the result is deterministic. In 1-D the
-    nearest centroid is found by bucketing against the midpoints of the sorted centroids:
-    O(n log K) per iteration, no n×K distance matrix.
+    Deep Compression found best for weight sharing), so the result is deterministic. In 1-D
+    each cluster is a contiguous run of the sorted values, split at the midpoints between
+    sorted centroids; with the values sorted once and their prefix sums, a Lloyd step costs
+    O(K log n) instead of O(n) (ViT-B-32: minutes down to seconds).
     """
     x = w.detach().reshape(-1).to(torch.float64)
-    lo, hi = x.min(), x.max()
+    xs = x.sort().values
+    lo, hi = xs[0], xs[-1]
     if lo == hi:
         return w.detach().clone()
+    prefix = torch.cat([xs.new_zeros(1), xs.cumsum(0)])
+    n = torch.tensor([xs.numel()])
     centroids = torch.linspace(float(lo), float(hi), k, dtype=torch.float64)
     for _ in range(max_iter):
-        assign = torch.bucketize(x, (centroids[1:] + centroids[:-1]) / 2)
-        sums = torch.zeros(k, dtype=torch.float64).index_add_(0, assign, x)
-        counts = torch.bincount(assign, minlength=k).to(torch.float64)
-        # Empty clusters keep their centroid; centroids stay sorted because 1-D Lloyd steps
-        # preserve order.
+        # A value equal to a midpoint goes to the lower cluster, as bucketize does below.
+        cuts = torch.searchsorted(xs, (centroids[1:] + centroids[:-1]) / 2, right=True)
+        edges = torch.cat([n.new_zeros(1), cuts, n])
+        counts = (edges[1:] - edges[:-1]).to(torch.float64)
+        sums = prefix[edges[1:]] - prefix[edges[:-1]]
+        # Empty clusters keep their centroid; 1-D Lloyd steps keep the centroids sorted.
         updated = torch.where(counts > 0, sums / counts.clamp(min=1), centroids)
         if torch.equal(updated, centroids):
             break
         centroids = updated
     assign = torch.bucketize(x, (centroids[1:] + centroids[:-1]) / 2)
     return centroids[assign].reshape(w.shape).to(w.dtype)
+
+
+def keep_largest(scores: torch.Tensor, n_drop: int) -> torch.Tensor:
+    """Boolean keep-mask of a 1-D ``scores`` that drops exactly the ``n_drop`` smallest.
+
+    One O(n) ``kthvalue`` selection; ties at the threshold are dropped in index order so the
+    count is exact (the rounding of S·n is the only slack: at most half a weight).
+    """
+    scores = scores.float()  # kthvalue has no half-precision CPU kernel
+    keep = torch.ones_like(scores, dtype=torch.bool)
+    if n_drop <= 0:
+        return keep
+    threshold = torch.kthvalue(scores, n_drop).values
+    below = scores < threshold
+    ties = (scores == threshold).nonzero().reshape(-1)
+    keep &= ~below
+    keep[ties[: n_drop - int(below.sum())]] = False
+    return keep
 
 
 def nm_mask(w: torch.Tensor, n: int, m: int) -> torch.Tensor:
@@ -128,7 +151,7 @@ def nm_mask(w: torch.Tensor, n: int, m: int) -> torch.Tensor:
     keep = torch.zeros_like(groups, dtype=torch.bool).scatter_(-1, keep_idx, True)
     keep = keep.reshape(rows.shape[0], -1)[:, :n_in].reshape(moved.shape)
     mask = keep.movedim(-1, 1) if x.dim() > 2 else keep
-    return mask.to(w.dtype)
+    return mask
 
 
 def bits_for(k: int) -> float:

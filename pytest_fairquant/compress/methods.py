@@ -16,6 +16,7 @@ from ..errors import InputError
 from .registry import MSG_OUT_OF_RANGE, MethodFactory
 
 if TYPE_CHECKING:
+    import torch
     from torch import nn
 
 ALL_WEIGHTS = ("Linear", "Conv", "MultiheadAttention")
@@ -568,27 +569,27 @@ def _check_sparsity(method: str, sparsity: Any) -> None:
 
 @dataclass(frozen=True)
 class _Pruning(_Method):
+    """Pruning computes one keep-mask per weight and folds it in: permanent, no reparametrisation.
+
+    torch.nn.utils.prune would leave ``weight_orig``/``weight_mask`` until ``prune.remove``;
+    multiplying the mask in directly is the same end state without the copies, and the masks
+    come from an O(n) selection instead of prune's full top-k (78 s vs 3 s globally on ViT-B-32).
+    """
+
     family: ClassVar[str] = "pruning"
 
-    def _prune(self, targets: list[tuple[nn.Module, str]]) -> None:
+    def _masks(self, weights: list[torch.Tensor]) -> list[torch.Tensor]:
         raise NotImplementedError
 
     def apply(self, model: nn.Module) -> nn.Module:
         import torch
-        from torch.nn.utils import prune
 
         from ._ops import float_weights
 
-        targets = [
-            (m, attr)
-            for _, m, attr, _ in float_weights(model, ALL_WEIGHTS, getattr(self, "skip", ()))
-        ]
+        weights = [w for *_, w in float_weights(model, ALL_WEIGHTS, getattr(self, "skip", ()))]
         with torch.no_grad():
-            self._prune(targets)
-            # Permanent: fold each mask into its weight and drop the reparametrisation.
-            for module, attr in targets:
-                if prune.is_pruned(module) and hasattr(module, f"{attr}_mask"):
-                    prune.remove(module, attr)
+            for w, keep in zip(weights, self._masks(weights), strict=True):
+                w.mul_(keep.to(w.dtype))
         return model
 
 
@@ -610,12 +611,17 @@ class GlobalMagnitude(_Pruning):
     def name(self) -> str:
         return f"global-magnitude-{self.sparsity:g}"
 
-    def _prune(self, targets: list[tuple[nn.Module, str]]) -> None:
-        from torch.nn.utils import prune
+    def _masks(self, weights: list[torch.Tensor]) -> list[torch.Tensor]:
+        import torch
 
-        prune.global_unstructured(
-            targets, pruning_method=prune.L1Unstructured, amount=self.sparsity
-        )
+        from ._ops import keep_largest
+
+        scores = torch.cat([w.detach().abs().reshape(-1) for w in weights])
+        keep = keep_largest(scores, round(self.sparsity * scores.numel()))
+        return [
+            k.reshape(w.shape)
+            for k, w in zip(keep.split([w.numel() for w in weights]), weights, strict=True)
+        ]
 
 
 @dataclass(frozen=True)
@@ -635,11 +641,15 @@ class L1Unstructured(_Pruning):
     def name(self) -> str:
         return f"l1-unstructured-{self.sparsity:g}"
 
-    def _prune(self, targets: list[tuple[nn.Module, str]]) -> None:
-        from torch.nn.utils import prune
+    def _masks(self, weights: list[torch.Tensor]) -> list[torch.Tensor]:
+        from ._ops import keep_largest
 
-        for module, attr in targets:
-            prune.l1_unstructured(module, attr, amount=self.sparsity)
+        return [
+            keep_largest(w.detach().abs().reshape(-1), round(self.sparsity * w.numel())).reshape(
+                w.shape
+            )
+            for w in weights
+        ]
 
 
 @dataclass(frozen=True)
@@ -662,11 +672,15 @@ class LnStructured(_Pruning):
     def name(self) -> str:
         return f"ln-structured-{self.sparsity:g}"
 
-    def _prune(self, targets: list[tuple[nn.Module, str]]) -> None:
-        from torch.nn.utils import prune
+    def _masks(self, weights: list[torch.Tensor]) -> list[torch.Tensor]:
+        from ._ops import keep_largest
 
-        for module, attr in targets:
-            prune.ln_structured(module, attr, amount=self.sparsity, n=self.norm, dim=0)
+        masks = []
+        for w in weights:
+            norms = w.detach().reshape(w.shape[0], -1).norm(p=self.norm, dim=1)
+            rows = keep_largest(norms, round(self.sparsity * w.shape[0]))
+            masks.append(rows.reshape(-1, *([1] * (w.dim() - 1))).expand_as(w))
+        return masks
 
 
 @dataclass(frozen=True)
@@ -696,13 +710,10 @@ class NMSparsity(_Pruning):
     def name(self) -> str:
         return f"nm-{self.n}:{self.m}"
 
-    def _prune(self, targets: list[tuple[nn.Module, str]]) -> None:
-        from torch.nn.utils import prune
-
+    def _masks(self, weights: list[torch.Tensor]) -> list[torch.Tensor]:
         from ._ops import nm_mask
 
-        for module, attr in targets:
-            prune.custom_from_mask(module, attr, nm_mask(getattr(module, attr), self.n, self.m))
+        return [nm_mask(w, self.n, self.m) for w in weights]
 
 
 # (id or pattern, factory, example id for patterns)
