@@ -23,6 +23,7 @@ from .errors import InputError
 from .undefined import Undefined
 
 if TYPE_CHECKING:
+    from .metrics.skew import Target
     from .stats import TTestResult
 
 Correction = Literal["holm", "bonferroni", "bh", "none"]
@@ -385,7 +386,7 @@ def measure_clip(
     retrieval: Any = None,
     skew_attributes: Sequence[str] = ("gender", "race", "age"),
     k: int = 1000,
-    target: Literal["equal", "prior"] = "equal",
+    target: Target = "equal",
     stream: bool = False,
     device: str = "auto",
     batch_size: int = 64,

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from ..data.split import DemographicSplit
     from ..metrics import SkewDetails
+    from ..metrics.skew import Target
 
 MSG_NO_QUERIES = "queries is empty: retrieval needs at least one text query"
 MSG_BAD_K = "k must be a positive int no larger than the number of images ({n}); got {k!r}"
@@ -46,9 +47,6 @@ MSG_RANKING = (
     "ranking must be the (n_images={n}, n_queries) score matrix or (n_queries, k) top-k image "
     "indices; got shape {shape}"
 )
-
-Target = Literal["equal", "prior"]
-
 
 class RetrievalTask:
     """Rank images for each of ``queries`` by cosine similarity with a CLIP model.
