@@ -214,6 +214,23 @@ def _diff(
     return tuple(converted), tuple(skipped)
 
 
+def _mark_original_dtype(original: nn.Module, variant: nn.Module) -> None:
+    """Tell the model which float dtype a swapped-in quantized Linear stands for.
+
+    open_clip derives the text tower's activation dtype from ``mlp.c_fc.weight.dtype`` unless
+    the layer has ``int8_original_dtype`` (its own bitsandbytes convention); without it, tokens
+    would be cast to int8/uint8 (bnb) or fail (torch.ao's ``weight`` is a method).
+    """
+    from torch import nn
+
+    swapped = dict(_unwrap(variant).named_modules())
+    for name, module in original.named_modules():
+        counterpart = swapped.get(name)
+        swapped_in = counterpart is not None and type(counterpart) is not type(module)
+        if isinstance(module, nn.Linear) and swapped_in:
+            counterpart.int8_original_dtype = module.weight.dtype
+
+
 def _device(model: nn.Module) -> str:
     for t in (*model.parameters(), *model.buffers()):
         return str(t.device)
@@ -262,6 +279,7 @@ def compress(model: nn.Module, method_id: str, **params: Any) -> nn.Module:
     wall = time.perf_counter() - start
 
     converted, skipped = _diff(model, variant, method)
+    _mark_original_dtype(model, variant)
     sparsity, by_module = _sparsity(_unwrap(variant))
     versions = getattr(method, "versions", None)
     info = CompressionInfo(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError, MethodUnavailable
 from .core import CompressionInfo, _device, _diff, _sparsity, storage_bytes
+from .methods import guard_cpu_repack
 from .registry import build_method
 
 if TYPE_CHECKING:
@@ -91,6 +92,12 @@ def load_quantized_pretrained(
     start = time.perf_counter()
     variant = model_cls.from_pretrained(path_or_id, quantization_config=config, **load_kwargs)
     wall = time.perf_counter() - start
+    if method_id != "bnb-int8":
+        import bitsandbytes as bnb
+
+        for layer in variant.modules():
+            if isinstance(layer, bnb.nn.Linear4bit):
+                guard_cpu_repack(layer, 64)
     converted, skipped = _diff(dense, variant, method)
     sparsity, by_module = _sparsity(variant)
     versions = {**method.versions(), **{p: version(p) for p in ("transformers", "accelerate")}}  # type: ignore[attr-defined]

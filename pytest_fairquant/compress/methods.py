@@ -351,6 +351,17 @@ class BnbInt8(_Bnb):
         return new.to(device)
 
 
+def guard_cpu_repack(layer: Any, blocksize: int) -> None:
+    """Keep a bnb ``Linear4bit`` whose shape the AVX512-BF16 CPU kernel cannot take off it.
+
+    bitsandbytes 0.50 repacks 4-bit weights for that kernel on the first CPU forward, and the
+    repacking asserts whole blocks per row and output rows in tiles of 32
+    (``functional._convert_weight_packed_for_cpu``); the generic kernel takes any shape.
+    """
+    if layer.in_features % blocksize or layer.out_features % 32:
+        layer.support_avx512bf16_for_cpu = False
+
+
 @dataclass(frozen=True)
 class _Bnb4(_Bnb):
     blocksize: int = 64
@@ -411,11 +422,7 @@ class _Bnb4(_Bnb):
         )
         if linear.bias is not None:
             new.bias = torch.nn.Parameter(linear.bias.data.detach().clone(), requires_grad=False)
-        if linear.in_features % self.blocksize or linear.out_features % 32:
-            # bitsandbytes 0.50 repacks 4-bit weights for its AVX512-BF16 CPU kernel on the
-            # first CPU forward, which asserts whole blocks per row and output rows in tiles of
-            # 32 (functional._convert_weight_packed_for_cpu); the generic kernel takes any shape.
-            new.support_avx512bf16_for_cpu = False
+        guard_cpu_repack(new, self.blocksize)
         new.train(linear.training)
         return new.to(device)
 
