@@ -52,17 +52,17 @@ def make_model():
     return model.eval()
 
 
-def make_split(n=600, seed=0):
+def make_split(n=600, seed=0, race_share=(0.4, 0.3, 0.27, 0.03)):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, 2)).astype(np.float32)
     y = (x[:, 0] + x[:, 1] + rng.normal(scale=0.3, size=n) > 0).astype(np.int64)
     gender = np.where(rng.random(n) < 0.5, "f", "m")
-    race = rng.choice(["a", "b", "c", "tiny"], size=n, p=[0.4, 0.3, 0.27, 0.03])
+    race = rng.choice(["a", "b", "c", "tiny"], size=n, p=list(race_share))
     return DemographicSplit(y, {"gender": gender, "race": race}, inputs=torch.from_numpy(x), name="toy")
 
 
 def make_big_split():
-    return make_split(n=6000, seed=1)
+    return make_split(n=6000, seed=1, race_share=(0.25, 0.25, 0.25, 0.25))
 
 
 not_callable = 3

@@ -1,0 +1,58 @@
+"""Gates on models under the plugin: predictions through the session, once per model; the report."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+# Models are evaluated by pytest_fairquant.evaluate (issue 3); these tests run once it exists.
+pytest.importorskip("pytest_fairquant.evaluate")
+
+COUNTING_CONFTEST = """
+import pytest
+import pytest_fairquant.evaluate as evaluate
+
+CALLS = []
+_predict = evaluate.predict
+
+def counting_predict(model, split, **kwargs):
+    CALLS.append(type(model).__name__ if getattr(model, "fairquant_info", None) is None
+                 else model.fairquant_info.method_id)
+    return _predict(model, split, **kwargs)
+
+@pytest.fixture(autouse=True, scope="session")
+def count_predictions():
+    evaluate.predict = counting_predict
+    yield
+    evaluate.predict = _predict
+    print("CALLS=" + __import__("json").dumps(CALLS))
+"""
+
+MODEL_GATES = """
+from pytest_fairquant import assert_no_bias_amplification, assert_fvo_below
+
+def test_same_attribute(model, quantized_model, demographic_split):
+    assert_no_bias_amplification(model, quantized_model, demographic_split, attribute="gender")
+
+def test_other_attribute(model, quantized_model, demographic_split):
+    assert_no_bias_amplification(model, quantized_model, demographic_split, attribute="race")
+"""
+
+
+def test_each_model_is_predicted_once_per_session(fq: pytest.Pytester, printed: Any) -> None:
+    fq.makeconftest(COUNTING_CONFTEST)
+    fq.makepyfile(test_models=MODEL_GATES)
+    result = fq.runpytest(
+        "-s", "--fairquant-data=fq_factories:make_big_split", "--fairquant-report=r.json"
+    )
+    result.assert_outcomes(passed=2)
+    assert sorted(printed(result, "CALLS")) == ["Sequential", "torch-dynamic-int8"]
+    report = json.loads((fq.path / "r.json").read_text())
+    assert [r["method"] for r in report["comparisons"]] == ["torch-dynamic-int8"] * 2
+    assert [r["comparison"]["attribute"] for r in report["comparisons"]] == ["race", "gender"]
+    assert report["methods"]["torch-dynamic-int8"]["method_id"] == "torch-dynamic-int8"
+    # Every race group holds about a quarter of 6000 samples: nothing is dropped.
+    assert report["splits"]["toy"]["n"] == 6000
+    assert report["splits"]["toy"]["dropped"] == []
