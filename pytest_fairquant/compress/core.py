@@ -227,7 +227,7 @@ def _mark_original_dtype(original: nn.Module, variant: nn.Module) -> None:
     for name, module in original.named_modules():
         counterpart = swapped.get(name)
         swapped_in = counterpart is not None and type(counterpart) is not type(module)
-        if isinstance(module, nn.Linear) and swapped_in:
+        if isinstance(module, nn.Linear) and swapped_in and counterpart is not None:
             counterpart.int8_original_dtype = module.weight.dtype
 
 
@@ -298,7 +298,7 @@ def compress(model: nn.Module, method_id: str, **params: Any) -> nn.Module:
         wall_time_s=wall,
         base_fingerprint=base_fingerprint,
     )
-    variant.fairquant_info = info
+    variant.fairquant_info = info  # type: ignore[assignment]
     return variant
 
 

@@ -35,7 +35,7 @@ def _bnb_config(method_id: str, params: dict[str, Any]) -> Any:
 
     skip = list(params.get("skip", ())) or None
     if method_id == "bnb-int8":
-        return BitsAndBytesConfig(
+        return BitsAndBytesConfig(  # type: ignore[no-untyped-call]
             load_in_8bit=True,
             llm_int8_threshold=params["threshold"],
             llm_int8_skip_modules=skip,
@@ -45,7 +45,7 @@ def _bnb_config(method_id: str, params: dict[str, Any]) -> Any:
             f"{method_id!r}: transformers' BitsAndBytesConfig always uses blocksize 64; "
             "use compress() for another blocksize"
         )
-    return BitsAndBytesConfig(
+    return BitsAndBytesConfig(  # type: ignore[no-untyped-call]
         load_in_4bit=True,
         bnb_4bit_quant_type=method_id.removeprefix("bnb-"),
         bnb_4bit_use_double_quant=params["compress_statistics"],
@@ -93,10 +93,10 @@ def load_quantized_pretrained(
     variant = model_cls.from_pretrained(path_or_id, quantization_config=config, **load_kwargs)
     wall = time.perf_counter() - start
     if method_id != "bnb-int8":
-        import bitsandbytes as bnb
+        from bitsandbytes.nn.modules import Linear4bit
 
         for layer in variant.modules():
-            if isinstance(layer, bnb.nn.Linear4bit):
+            if isinstance(layer, Linear4bit):
                 guard_cpu_repack(layer, 64)
     converted, skipped = _diff(dense, variant, method)
     sparsity, by_module = _sparsity(variant)
@@ -117,4 +117,5 @@ def load_quantized_pretrained(
         wall_time_s=wall,
         base_fingerprint=model_fingerprint(dense),
     )
-    return variant
+    loaded: nn.Module = variant
+    return loaded

@@ -282,13 +282,13 @@ class _Bnb(_Method):
         raise NotImplementedError
 
     def apply(self, model: nn.Module) -> nn.Module:
-        import bitsandbytes as bnb
+        from bitsandbytes.nn.modules import Linear4bit, Linear8bitLt
         from torch import nn
         from torch.nn.modules.linear import NonDynamicallyQuantizableLinear
 
         from ._ops import skipped_by_name
 
-        bnb_types = (bnb.nn.Linear8bitLt, bnb.nn.Linear4bit)
+        bnb_types = (Linear8bitLt, Linear4bit)
         for parent_name, parent in list(model.named_modules()):
             for child_name, child in list(parent.named_children()):
                 full = f"{parent_name}.{child_name}" if parent_name else child_name
@@ -327,10 +327,10 @@ class BnbInt8(_Bnb):
         return 8.0
 
     def _convert(self, linear: nn.Linear, device: Any) -> nn.Module:
-        import bitsandbytes as bnb
         import torch
+        from bitsandbytes.nn.modules import Int8Params, Linear8bitLt
 
-        new = bnb.nn.Linear8bitLt(
+        new = Linear8bitLt(
             linear.in_features,
             linear.out_features,
             bias=linear.bias is not None,
@@ -340,7 +340,7 @@ class BnbInt8(_Bnb):
         # Int8Params quantizes when it is moved off the CPU, or "to" the CPU from the CPU in
         # bitsandbytes ≥ 0.45 (the CPU backend): so the float weight goes in on the CPU and the
         # module's .to(device) below is what quantizes it, on whichever device was asked.
-        new.weight = bnb.nn.Int8Params(
+        new.weight = Int8Params(
             linear.weight.data.detach().to("cpu", torch.float32),
             requires_grad=False,
             has_fp16_weights=False,
@@ -348,7 +348,8 @@ class BnbInt8(_Bnb):
         if linear.bias is not None:
             new.bias = torch.nn.Parameter(linear.bias.data.detach().clone(), requires_grad=False)
         new.train(linear.training)
-        return new.to(device)
+        moved: nn.Module = new.to(device)  # type: ignore[no-untyped-call]
+        return moved
 
 
 def guard_cpu_repack(layer: Any, blocksize: int) -> None:
@@ -400,10 +401,10 @@ class _Bnb4(_Bnb):
         return 4.0
 
     def _convert(self, linear: nn.Linear, device: Any) -> nn.Module:
-        import bitsandbytes as bnb
         import torch
+        from bitsandbytes.nn.modules import Linear4bit, Params4bit
 
-        new = bnb.nn.Linear4bit(
+        new = Linear4bit(  # type: ignore[no-untyped-call]
             linear.in_features,
             linear.out_features,
             bias=linear.bias is not None,
@@ -412,7 +413,7 @@ class _Bnb4(_Bnb):
             quant_type=self.quant_type,
         )
         # Params4bit quantizes on its first .to(device) (any device but meta), see BnbInt8.
-        new.weight = bnb.nn.Params4bit(
+        new.weight = Params4bit(
             linear.weight.data.detach().to("cpu", torch.float32),
             requires_grad=False,
             blocksize=self.blocksize,
@@ -424,7 +425,8 @@ class _Bnb4(_Bnb):
             new.bias = torch.nn.Parameter(linear.bias.data.detach().clone(), requires_grad=False)
         guard_cpu_repack(new, self.blocksize)
         new.train(linear.training)
-        return new.to(device)
+        moved: nn.Module = new.to(device)
+        return moved
 
 
 @dataclass(frozen=True)
@@ -496,7 +498,10 @@ class TorchDynamicInt8(_Method):
                 "ignore", message=r".*quantize_per_tensor.*", category=UserWarning
             )
             # Quantized dynamic kernels exist on the CPU only.
-            return torch.ao.quantization.quantize_dynamic(model.cpu(), spec, dtype=torch.qint8)
+            quantized: nn.Module = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
+                model.cpu(), spec, dtype=torch.qint8
+            )
+            return quantized
 
 
 @dataclass(frozen=True)
@@ -627,7 +632,7 @@ class GlobalMagnitude(_Pruning):
         keep = keep_largest(scores, round(self.sparsity * scores.numel()))
         return [
             k.reshape(w.shape)
-            for k, w in zip(keep.split([w.numel() for w in weights]), weights, strict=True)
+            for k, w in zip(torch.split(keep, [w.numel() for w in weights]), weights, strict=True)
         ]
 
 
