@@ -1,0 +1,50 @@
+"""What the gates accept: models, Predictions or arrays, and the messages for everything else."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pytest_fairquant.gate import (
+    MSG_ARRAYS,
+    MSG_MIXED,
+    MSG_NO_SPLIT,
+    assert_no_bias_amplification,
+)
+from pytest_fairquant.predictions import Predictions
+
+Y = np.array([0, 1] * 100)
+GROUPS = np.array(["a"] * 100 + ["b"] * 100)
+
+
+def _predictions(pred: np.ndarray) -> Predictions:
+    return Predictions(
+        np.zeros((len(pred), 2), np.float32), pred, None, "binary", "t", "m", "f", "s"
+    )
+
+
+def test_predictions_with_arrays_for_truth_and_groups() -> None:
+    comparison = assert_no_bias_amplification(
+        _predictions(Y), _predictions(Y), y_true=Y, sensitive_features=GROUPS, n_boot=100
+    )
+    assert comparison.verdict == "pass"
+
+
+def test_a_model_needs_a_split() -> None:
+    with pytest.raises(ValueError) as info:
+        assert_no_bias_amplification(object(), object())
+    assert str(info.value) == MSG_NO_SPLIT.format(name="base")
+
+
+def test_array_form_names_what_is_missing() -> None:
+    with pytest.raises(ValueError) as info:
+        assert_no_bias_amplification(y_true=Y, base_pred=Y, sensitive_features=GROUPS)
+    assert str(info.value) == MSG_ARRAYS.format(
+        preds="base_pred=, compressed_pred=", missing=["compressed_pred"]
+    )
+
+
+def test_models_and_prediction_arrays_do_not_mix() -> None:
+    with pytest.raises(ValueError) as info:
+        assert_no_bias_amplification(_predictions(Y), _predictions(Y), base_pred=Y)
+    assert str(info.value) == MSG_MIXED
