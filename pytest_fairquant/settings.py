@@ -479,5 +479,37 @@ def configuration_markdown() -> str:
         "fairquant_alpha = 0.05",
         "```",
         "",
+        "## Per test",
+        "",
+        "```python",
+        '@pytest.mark.fairquant(methods=["bnb-nf4"], attribute="race", alpha=0.01, inconclusive="xfail")',
+        "def test_nf4_keeps_race_fvo(model, quantized_model, demographic_split): ...",
+        "```",
+        "",
+        "Unknown keywords are an error that lists the known ones: "
+        + ", ".join(f"`{k}`" for k in MARKER_KEYS)
+        + ".",
+        "",
+        "## Fixtures",
+        "",
+        "| fixture | scope | what |",
+        "|---|---|---|",
+        "| `fairquant_model` (alias `model`) | session | the dense model from `fairquant_model` |",
+        "| `fairquant_data` | session | the split from `fairquant_data` |",
+        "| `demographic_split` | session | `fairquant_data`, subsampled if configured, "
+        "without groups under `fairquant_min_group_size` |",
+        "| `quantized_model`, `pruned_model` | test | the dense model compressed by one method; "
+        "the test runs once per method (`test_x[bnb-nf4]`); unavailable methods skip with the "
+        "backend's reason |",
+        "| `fairquant_snapshot` | test | syrupy's `snapshot` comparing GroupReports with a "
+        "tolerance |",
+        "| `fairquant_settings` | session | the resolved settings |",
+        "",
+        "Override `fairquant_model`/`fairquant_data` (or `model`) in conftest.py instead of "
+        "naming factories. Tests of one method run as one block so each variant is built once "
+        "and released after its last test; under pytest-xdist each worker builds the variants "
+        "its tests need, the prediction cache is shared, and with `fairquant_device = auto` "
+        "worker *k* uses GPU *k* mod the GPU count.",
+        "",
     ]
     return "\n".join(lines)
