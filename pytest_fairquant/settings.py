@@ -505,8 +505,9 @@ def configuration_markdown() -> str:
         "tolerance |",
         "| `fairquant_settings` | session | the resolved settings |",
         "",
-        "Override `fairquant_model`/`fairquant_data` (or `model`) in conftest.py instead of "
-        "naming factories. Tests of one method run as one block so each variant is built once "
+        "Override `fairquant_model`/`fairquant_data` in conftest.py instead of naming "
+        "factories; the variants are made from `fairquant_model`, and `model` is its alias "
+        "unless you define a `model` fixture of your own. Tests of one method run as one block so each variant is built once "
         "and released after its last test; under pytest-xdist each worker builds the variants "
         "its tests need, the prediction cache is shared, and with `fairquant_device = auto` "
         "worker *k* uses GPU *k* mod the GPU count.",
