@@ -150,6 +150,9 @@ def test_byte_counts_follow_the_storage_format(tiny: TinyNet) -> None:
     blocks = sum(math.ceil(m.weight.numel() / 64) for m in linear.values())
     code = 2 * 16 * 4  # the 16-entry NF4 lookup table, float32, per layer
     assert nf4.bytes_after == dense - 4 * weights + weights // 2 + 4 * blocks + code
+    dynamic = compress(tiny, "torch-dynamic-int8").fairquant_info
+    # int8 weights plus one float64 scale and one int64 zero point per tensor.
+    assert dynamic.bytes_after == dense - 3 * weights + 16 * len(linear)
     assert compress(tiny, "fp16").fairquant_info.bytes_after == dense // 2
     # Simulated (dequantized) PTQ keeps float storage and reports its nominal bits instead.
     uniform = compress(tiny, "uniform-int4").fairquant_info

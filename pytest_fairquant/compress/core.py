@@ -142,7 +142,9 @@ def _per_tensor_schemes() -> tuple[Any, ...]:
 
 def storage_bytes(model: nn.Module) -> int:
     """Parameter and buffer bytes of ``model`` as stored (shared tensors once)."""
-    seen: set[int] = set()
+    # Keyed by id, holding each tensor: torch.ao's _weight_bias() returns fresh tensors, and
+    # a freed one's id could be reused by the next and wrongly count as already seen.
+    seen: dict[int, Any] = {}
     total = 0
     for module in model.modules():
         tensors = [*module._parameters.values(), *module._buffers.values()]
@@ -152,7 +154,7 @@ def storage_bytes(model: nn.Module) -> int:
         for t in tensors:
             if t is None or id(t) in seen:
                 continue
-            seen.add(id(t))
+            seen[id(t)] = t
             total += tensor_storage_bytes(t, module)
     return total
 
