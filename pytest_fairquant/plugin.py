@@ -20,7 +20,7 @@ import pytest
 
 from .errors import ConfigError, MethodUnavailable
 from .gate import GateContext, gate_context
-from .settings import MSG_MARKER_POSITIONAL, OPTIONS, OPTIONS_BY_NAME, Settings, resolve
+from .settings import MSG_MARKER_POSITIONAL, OPTIONS, OPTIONS_BY_NAME, Option, Settings, resolve
 
 if TYPE_CHECKING:
     from .data.split import DemographicSplit
@@ -41,6 +41,7 @@ VARIANT_FIXTURES = {"quantized_model": "quantization", "pruned_model": "pruning"
 #: The settings that hold method ids.
 VARIANT_SETTINGS = ("quantization", "pruning", "methods")
 RECORDS_KEY = "fairquant_records"
+_PYTEST_VERSION = tuple(int(part) for part in pytest.__version__.split(".")[:2] if part.isdigit())
 
 settings_key = pytest.StashKey[Settings]()
 state_key = pytest.StashKey["SessionState"]()
@@ -149,7 +150,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(
             option.flag, dest=option.dest, default=None, metavar=option.metavar, help=option.help
         )
-        parser.addini(option.ini, help=option.help, type=option.ini_type, default=None)
+        parser.addini(option.ini, help=option.help, type=_ini_type(option), default=None)
+
+
+def _ini_type(option: Option) -> Any:
+    """Lists stay line lists; scalars also take TOML numbers where pytest (>= 9.2) allows a union
+    (``fairquant_alpha = 0.05`` in a native ``[tool.pytest]`` table). The option's own parser
+    validates the value either way."""
+    if option.ini_type != "string" or _PYTEST_VERSION < (9, 2):
+        return option.ini_type
+    return str | int | float
 
 
 def _read_settings(config: pytest.Config) -> Settings:

@@ -12,10 +12,14 @@ and where it came from, e.g. ``--fairquant-alpha=1.5 (command line): alpha must 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import math
+import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from .errors import ConfigError
@@ -407,16 +411,20 @@ def _parse(option: Option, raw: Any, shown: str, source: str) -> Any:
         raise ConfigError(MSG_INVALID.format(shown=shown, source=source, problem=err)) from None
 
 
+@functools.lru_cache(maxsize=8)
 def ini_section(ini_file: str | None) -> str:
     """How the ini source is named in messages: the file and its pytest section."""
     if ini_file is None:
         return "ini file"
-    name = ini_file.replace("\\", "/").rsplit("/", 1)[-1]
-    section = {
-        "pyproject.toml": "[tool.pytest.ini_options]",
-        "setup.cfg": "[tool:pytest]",
-    }.get(name, "[pytest]")
-    return f"{name} {section}"
+    path = Path(ini_file)
+    if path.name == "pyproject.toml":
+        with contextlib.suppress(OSError, tomllib.TOMLDecodeError):
+            pytest_table = tomllib.loads(path.read_text(encoding="utf-8"))["tool"]["pytest"]
+            if "ini_options" not in pytest_table:
+                return f"{path.name} [tool.pytest]"
+        return f"{path.name} [tool.pytest.ini_options]"
+    section = "[tool:pytest]" if path.name == "setup.cfg" else "[pytest]"
+    return f"{path.name} {section}"
 
 
 def resolve(

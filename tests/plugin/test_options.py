@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from pytest_fairquant.plugin import _PYTEST_VERSION
 from pytest_fairquant.settings import (
     MSG_INVALID,
     MSG_UNKNOWN_MARKER_KEY,
@@ -218,3 +219,30 @@ def test_correction_choices_are_the_ones_stats_implements() -> None:
     from pytest_fairquant.stats import CORRECTIONS as IMPLEMENTED
 
     assert set(CORRECTIONS) == set(IMPLEMENTED)
+
+
+NATIVE_TOML = pytest.mark.skipif(
+    _PYTEST_VERSION < (9, 2),
+    reason="TOML numbers in ini keys need pytest >= 9.2 (typed ini unions)",
+)
+
+
+@NATIVE_TOML
+def test_native_toml_table_takes_numbers_and_lists(pytester: pytest.Pytester, printed: Any) -> None:
+    pytester.makepyprojecttoml(
+        '[tool.pytest]\nfairquant_alpha = 0.01\nfairquant_seed = 3\nfairquant_quantization = ["fp16"]\n'
+    )
+    pytester.makepyfile(SHOW)
+    shown = printed(pytester.runpytest("-s"), "SETTINGS")
+    assert (shown["alpha"], shown["seed"], shown["quantization"]) == (0.01, 3, ["fp16"])
+
+
+@NATIVE_TOML
+def test_invalid_native_toml_value_names_the_table(pytester: pytest.Pytester) -> None:
+    pytester.makepyprojecttoml("[tool.pytest]\nfairquant_alpha = 0\n")
+    pytester.makepyfile("def test_nothing(): pass")
+    result = pytester.runpytest()
+    assert (
+        "fairquant_alpha = 0 (pyproject.toml [tool.pytest]): alpha must be in (0, 1)"
+        in result.stderr.str()
+    )
