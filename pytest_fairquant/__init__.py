@@ -12,6 +12,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
+    "CompressionInfo": "pytest_fairquant.compress",
     "DataWarning": "pytest_fairquant.data.readers",
     "DemographicSplit": "pytest_fairquant.data.split",
     "FairnessAssertionError": "pytest_fairquant.gate",
@@ -27,6 +28,9 @@ _EXPORTS: dict[str, str] = {
     "cev": "pytest_fairquant.metrics",
     "compare": "pytest_fairquant.stats",
     "compare_units": "pytest_fairquant.stats",
+    "compress": "pytest_fairquant.compress",
+    "compression_info": "pytest_fairquant.compress",
+    "compression_methods": "pytest_fairquant.compress",
     "demographic_parity_difference": "pytest_fairquant.metrics",
     "disparate_impact": "pytest_fairquant.metrics",
     "equalized_odds_difference": "pytest_fairquant.metrics",
@@ -34,6 +38,7 @@ _EXPORTS: dict[str, str] = {
     "fvo": "pytest_fairquant.metrics",
     "group_metrics": "pytest_fairquant.metrics",
     "group_report": "pytest_fairquant.gate",
+    "load_quantized_pretrained": "pytest_fairquant.compress",
     "max_skew": "pytest_fairquant.metrics",
     "min_skew": "pytest_fairquant.metrics",
     "population_table": "pytest_fairquant.population",
@@ -43,6 +48,7 @@ _EXPORTS: dict[str, str] = {
     "read_manifest": "pytest_fairquant.data.readers",
     "read_utkface": "pytest_fairquant.data.readers",
     "recall_disparity": "pytest_fairquant.metrics",
+    "register_method": "pytest_fairquant.compress",
     "sde": "pytest_fairquant.metrics",
 }
 
