@@ -35,6 +35,10 @@ MSG_NO_SPLIT = (
     "or pass arrays (y_true=, base_pred=, compressed_pred=, sensitive_features=)"
 )
 MSG_ARRAYS = "array form needs y_true=, {preds} and sensitive_features=; missing {missing}"
+MSG_OTHER_SPLIT = (
+    "{name}: these {method!r} predictions were made on another split than the one passed "
+    "(fingerprints differ); predict on this split, or pass the model instead"
+)
 MSG_MIXED = "pass either models/predictions or the array keywords, not both"
 MSG_UNKNOWN_ATTRIBUTE = "attribute {name!r} is not in the split; it has {known}"
 MSG_RETRIEVAL_ONLY = (
@@ -259,6 +263,8 @@ class _Inputs:
 
 def _predictions(value: Any, split: DemographicSplit | None, name: str) -> Predictions:
     if isinstance(value, Predictions):
+        if split is not None and value.split_fingerprint != split.fingerprint:
+            raise InputError(MSG_OTHER_SPLIT.format(name=name, method=value.method))
         return value
     if split is None:
         raise InputError(MSG_NO_SPLIT.format(name=name))

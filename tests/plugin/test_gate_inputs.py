@@ -48,3 +48,13 @@ def test_models_and_prediction_arrays_do_not_mix() -> None:
     with pytest.raises(ValueError) as info:
         assert_no_bias_amplification(_predictions(Y), _predictions(Y), base_pred=Y)
     assert str(info.value) == MSG_MIXED
+
+
+def test_predictions_must_come_from_the_split_passed() -> None:
+    from pytest_fairquant import DemographicSplit
+    from pytest_fairquant.gate import MSG_OTHER_SPLIT
+
+    split = DemographicSplit(Y, {"group": GROUPS})
+    with pytest.raises(ValueError) as info:
+        assert_no_bias_amplification(_predictions(Y), _predictions(Y), split)
+    assert str(info.value) == MSG_OTHER_SPLIT.format(name="base", method="m")

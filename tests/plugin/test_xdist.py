@@ -33,7 +33,9 @@ def test_groups(fairquant_snapshot, seed):
     y = rng.integers(0, 2, size=200)
     pred = np.where(rng.random(200) < 0.9, y, 1 - y)
     split = DemographicSplit(y, {"group": np.where(np.arange(200) % 2, "a", "b")})
-    preds = Predictions(np.zeros((200, 2), np.float32), pred, None, "binary", "t", "dense", "m", "s")
+    preds = Predictions(
+        np.zeros((200, 2), np.float32), pred, None, "binary", "t", "dense", "m", split.fingerprint
+    )
     assert group_report(preds, split, n_boot=100) == fairquant_snapshot
 """
 
