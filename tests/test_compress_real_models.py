@@ -182,3 +182,17 @@ def test_load_time_rejects_methods_it_cannot_apply(tmp_path: Path) -> None:
     assert str(err.value) == MSG_NOT_LOAD_TIME.format(
         method_id="uniform-int8", supported="bnb-int8, bnb-nf4, bnb-fp4"
     )
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("method_id", ["bnb-int8", "bnb-nf4", "bnb-fp4"])
+def test_bnb_on_cuda(resnet18: nn.Module, method_id: str) -> None:
+    dense = resnet18.to("cuda")
+    variant = compress(dense, method_id)
+    assert variant.fairquant_info.device.startswith("cuda")
+    x = torch.randn(2, 3, 64, 64, device="cuda")
+    with torch.no_grad():
+        out, ref = variant(x), dense(x)
+    assert float((out - ref).norm() / ref.norm()) < 0.1
+    resnet18.to("cpu")
