@@ -327,18 +327,12 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 
 
 def _headline(gate: str, comparison: Comparison) -> dict[str, Any]:
-    """The numbers a CI dashboard shows, as flat JUnit properties."""
-    c = comparison
-    prefix = f"fairquant.{c.attribute}.{c.gap}"
-    worst = c.worst_group
-    return {
-        f"{prefix}.verdict": c.verdict,
-        f"{prefix}.base_gap": c.base_gap,
-        f"{prefix}.compressed_gap": c.compressed_gap,
-        f"{prefix}.delta": c.delta,
-        f"{prefix}.p_value": c.p_value,
-        f"{prefix}.worst_group": getattr(worst, "group", worst),
-    }
+    """The numbers a CI dashboard shows, as flat JUnit properties of plain JSON values (xdist
+    sends them between processes; NaN-with-reason floats would not travel)."""
+    c = comparison.to_dict()
+    prefix = f"fairquant.{c['attribute']}.{c['gap']}"
+    keys = ("verdict", "base_gap", "compressed_gap", "delta", "p_value", "worst_group")
+    return {f"{prefix}.{key}": c[key] for key in keys}
 
 
 def _outcome(mode: str, text: str) -> None:
