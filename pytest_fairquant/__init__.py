@@ -12,12 +12,15 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
+    "ClassificationTask": "pytest_fairquant.tasks.classification",
     "CompressionInfo": "pytest_fairquant.compress",
     "DataWarning": "pytest_fairquant.data.readers",
     "DemographicSplit": "pytest_fairquant.data.split",
+    "EmbeddingTask": "pytest_fairquant.tasks.embedding",
     "FairnessAssertionError": "pytest_fairquant.gate",
     "FairquantError": "pytest_fairquant.errors",
     "GroupReport": "pytest_fairquant.metrics",
+    "PredictionCache": "pytest_fairquant.cache",
     "RetrievalTask": "pytest_fairquant.tasks.retrieval",
     "Undefined": "pytest_fairquant.undefined",
     "ZeroShotTask": "pytest_fairquant.tasks.zeroshot",
@@ -34,6 +37,7 @@ _EXPORTS: dict[str, str] = {
     "demographic_parity_difference": "pytest_fairquant.metrics",
     "disparate_impact": "pytest_fairquant.metrics",
     "equalized_odds_difference": "pytest_fairquant.metrics",
+    "evaluate_variants": "pytest_fairquant.evaluate",
     "expected_calibration_error": "pytest_fairquant.metrics",
     "fvo": "pytest_fairquant.metrics",
     "group_metrics": "pytest_fairquant.metrics",
@@ -42,6 +46,7 @@ _EXPORTS: dict[str, str] = {
     "max_skew": "pytest_fairquant.metrics",
     "min_skew": "pytest_fairquant.metrics",
     "population_table": "pytest_fairquant.population",
+    "predict": "pytest_fairquant.evaluate",
     "read_celeba": "pytest_fairquant.data.readers",
     "read_facet": "pytest_fairquant.data.readers",
     "read_fairface": "pytest_fairquant.data.readers",
