@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 # Models are evaluated by pytest_fairquant.evaluate (issue 3); these tests run once it exists.
+# They run pytest in a subprocess: inference imports torch submodules that cannot be loaded
+# twice in one process, which in-process runs (restoring sys.modules) would do.
 pytest.importorskip("pytest_fairquant.evaluate")
 
 DESIGN = Path(__file__).parents[2].parent / "shared" / "DESIGN.md"
@@ -22,7 +24,7 @@ def test_design_example_runs_once_per_method(fq: pytest.Pytester) -> None:
     fq.mkdir("tests")
     (fq.path / "tests" / "test_fairness.py").write_text(_example())
     args = ["--fairquant-data=fq_factories:make_big_split", "-p", "no:randomly"]
-    first = fq.runpytest(*args, "--snapshot-update", "-v")
+    first = fq.runpytest_subprocess(*args, "--snapshot-update", "-v")
     first.stdout.fnmatch_lines(
         [
             # Grouped by method: each variant is built once and released after its block.
@@ -33,4 +35,4 @@ def test_design_example_runs_once_per_method(fq: pytest.Pytester) -> None:
     )
     first.assert_outcomes(passed=3)
     assert len(list(fq.path.rglob("*.fairquant"))) == 1
-    fq.runpytest(*args).assert_outcomes(passed=3)
+    fq.runpytest_subprocess(*args).assert_outcomes(passed=3)

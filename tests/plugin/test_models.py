@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 # Models are evaluated by pytest_fairquant.evaluate (issue 3); these tests run once it exists.
+# They run pytest in a subprocess: inference imports torch submodules that cannot be loaded
+# twice in one process, which in-process runs (restoring sys.modules) would do.
 pytest.importorskip("pytest_fairquant.evaluate")
 
 COUNTING_CONFTEST = """
@@ -44,7 +46,7 @@ def test_other_attribute(model, quantized_model, demographic_split):
 def test_each_model_is_predicted_once_per_session(fq: pytest.Pytester, printed: Any) -> None:
     fq.makeconftest(COUNTING_CONFTEST)
     fq.makepyfile(test_models=MODEL_GATES)
-    result = fq.runpytest(
+    result = fq.runpytest_subprocess(
         "-s", "--fairquant-data=fq_factories:make_big_split", "--fairquant-report=r.json"
     )
     result.assert_outcomes(passed=2)
