@@ -47,10 +47,15 @@ def test_each_model_is_predicted_once_per_session(fq: pytest.Pytester, printed: 
     fq.makeconftest(COUNTING_CONFTEST)
     fq.makepyfile(test_models=MODEL_GATES)
     result = fq.runpytest_subprocess(
-        "-s", "--fairquant-data=fq_factories:make_big_split", "--fairquant-report=r.json"
+        "-s",
+        "--fairquant-data=fq_factories:make_big_split",
+        "--fairquant-report=r.json",
+        "--fairquant-cache-dir=predictions",
     )
     result.assert_outcomes(passed=2)
     assert sorted(printed(result, "CALLS")) == ["Sequential", "torch-dynamic-int8"]
+    # The prediction cache (shared by xdist workers and later runs) lives under the rootdir.
+    assert any(p.is_file() for p in (fq.path / "predictions").rglob("*"))
     report = json.loads((fq.path / "r.json").read_text())
     assert [r["method"] for r in report["comparisons"]] == ["torch-dynamic-int8"] * 2
     assert [r["comparison"]["attribute"] for r in report["comparisons"]] == ["race", "gender"]
