@@ -41,3 +41,29 @@ def test_undefined():
                                  gap="bias_amplification", train_y_true=y,
                                  train_sensitive_features=groups)
 """
+
+
+SNAPSHOTS = """
+import numpy as np
+import pytest
+from pytest_fairquant import DemographicSplit
+from pytest_fairquant.gate import group_report
+from pytest_fairquant.predictions import Predictions
+
+@pytest.mark.parametrize("seed", range(4))
+def test_groups(fairquant_snapshot, seed):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, size=200)
+    pred = np.where(rng.random(200) < 0.9, y, 1 - y)
+    split = DemographicSplit(y, {"group": np.where(np.arange(200) % 2, "a", "b")})
+    preds = Predictions(
+        np.zeros((200, 2), np.float32), pred, None, "binary", "t", "dense", "m", split.fingerprint
+    )
+    assert group_report(preds, split, n_boot=100) == fairquant_snapshot
+"""
+
+
+def test_snapshot_update_under_xdist_writes_every_snapshot(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_snaps=SNAPSHOTS)
+    pytester.runpytest_subprocess("-n", "2", "--snapshot-update").assert_outcomes(passed=4)
+    assert len(list(pytester.path.rglob("*.fairquant"))) == 4
