@@ -181,11 +181,12 @@ def _placed(model: Any, requested: Any) -> Iterator[torch.device]:
     import torch
 
     actual = _model_device(model)
-    if actual is not None and actual.type == "meta":
-        raise EvaluationError(MSG_META)
     target = resolve_device(requested)
     auto = requested in ("auto", None)
     pinned = _pinning_backend(model)
+    if actual is None and pinned is not None:
+        # Fully converted torch.ao models keep their weights in packed params, on the CPU only.
+        actual = torch.device("cpu")
     if actual is None or _same_device(actual, target):
         yield actual if actual is not None and actual.index is not None else target
         return
@@ -433,6 +434,9 @@ def predict(
     if len(split) == 0:
         raise EvaluationError(MSG_EMPTY_SPLIT.format(name=split.name))
     task = _resolve_task(task, split)
+    where = _model_device(model)
+    if where is not None and where.type == "meta":
+        raise EvaluationError(MSG_META)
     info = getattr(model, "fairquant_info", None)
     name = method or getattr(info, "method_id", None) or "dense"
     target = resolve_device(device)
