@@ -49,6 +49,8 @@ MSG_RETRIEVAL_ONLY = (
 #: Table rows shown in a failure message; the rest are counted, worst groups first.
 MAX_ROWS = 10
 _RETRIEVAL_GAPS = frozenset({"max_skew", "min_skew"})
+#: How array-form predictions are named in messages, by keyword prefix.
+_ARRAY_NAMES = {"base": "dense", "compressed": "compressed", "y": "the model"}
 #: The compression metadata a group report keeps: what the variant is, not how it ran.
 _IDENTIFYING = ("method_id", "family", "params", "weight_bits", "sparsity")
 
@@ -112,11 +114,18 @@ def _num(value: float | None, signed: bool = False) -> str:
     return f"{value:+.4f}" if signed else f"{value:.4f}"
 
 
-def _interval(interval: Sequence[float] | None) -> str:
+def _p(value: float | None) -> str:
+    """Four decimals, or scientific notation where those would read 0.0000."""
+    if value is not None and 0 < value < 1e-4:
+        return f"{value:.1e}"
+    return _num(value)
+
+
+def _interval(interval: Sequence[float] | None, signed: bool = True) -> str:
     if interval is None:
         return "n/a"
     lo, hi = interval
-    return f"[{_num(lo, True)}, {_num(hi, True)}]"
+    return f"[{_num(lo, signed)}, {_num(hi, signed)}]"
 
 
 def _table(rows: list[tuple[str, ...]]) -> list[str]:
@@ -126,7 +135,7 @@ def _table(rows: list[tuple[str, ...]]) -> list[str]:
         + "  ".join(
             c.ljust(w) if i == 0 else c.rjust(w)
             for i, (c, w) in enumerate(zip(r, widths, strict=True))
-        )
+        ).rstrip()
         for r in rows
     ]
 
@@ -203,7 +212,7 @@ def render(comparison: Comparison, *, method: str = "compressed") -> str:
                 str(c.n),
                 _num(c.compressed_gap),
                 "",
-                _interval(c.interval),
+                _interval(c.interval, signed=False),
                 f"<= {c.tolerance:.4f}",
             ),
         ]
@@ -223,7 +232,8 @@ def render(comparison: Comparison, *, method: str = "compressed") -> str:
     groups = _worst_first(c)
     group_limit = _limit(c.metric, c.tolerance)
     for g in groups[:MAX_ROWS]:
-        values = (_num(g.compressed), _num(g.delta, True), _interval(g.interval))
+        # One model: the interval is of the group's value; two: of its change.
+        values = (_num(g.compressed), _num(g.delta, True), _interval(g.interval, not one_model))
         if one_model:
             rows.append((str(g.group), str(g.n), *values, ""))
         else:
@@ -232,7 +242,7 @@ def render(comparison: Comparison, *, method: str = "compressed") -> str:
     if len(groups) > MAX_ROWS:
         lines.append(f"  ... {len(groups) - MAX_ROWS} more groups (see the session report)")
     lines.append(
-        f"{c.metric} per group; p = {_num(c.p_value)} ({c.test}; correction: {c.correction}), "
+        f"{c.metric} per group; p = {_p(c.p_value)} ({c.test}; correction: {c.correction}), "
         f"alpha {c.alpha:g}, {c.n_boot} bootstrap resamples, seed {c.seed}"
     )
     more = (
@@ -322,7 +332,7 @@ def _gather(
             y_true=y_true,
             preds=tuple(given[f"{k}_pred"] for k in models),
             features=_attributes(split, given.get("sensitive_features"), attribute),
-            methods=tuple("dense" if k == "base" else k for k in models),
+            methods=tuple(_ARRAY_NAMES[k] for k in models),
         )
     preds = tuple(_predictions(v, split, k) for k, v in models.items())
     if split is None:

@@ -137,6 +137,12 @@ def test_failure_text_is_pinned(gates: pytest.Pytester) -> None:
     assert message == PINNED_FAIL
 
 
+def test_one_model_failure_text_is_pinned(gates: pytest.Pytester) -> None:
+    result = gates.runpytest("-k", "test_fvo_below_fail")
+    result.assert_outcomes(failed=1, deselected=7)
+    assert _failure_message(result) == PINNED_FVO_BELOW
+
+
 def _failure_message(result: pytest.RunResult) -> str:
     """The FairnessAssertionError text as pytest prints it (the E lines), without the prefix."""
     lines = [line[8:] for line in result.outlines if line.startswith("E   ")]
@@ -153,6 +159,17 @@ FAIL: fvo gap on 'group' grew by +0.1800 (dense 0.0133 -> compressed 0.1933), be
   c          300  0.9200      0.9200  +0.0000  [+0.0000, +0.0000]  >= -0.0200
 accuracy per group; p = 0.0005 (permutation test of group labels, max-over-groups Welch t of relative harm (1999 permutations); correction: max-T permutation (Westfall-Young single-step, family-wise over groups)), alpha 0.05, 1000 bootstrap resamples, seed 0
 hint: the compressed model is measurably less fair; try a gentler method, calibrate or fine-tune after compression, or raise tolerance= if this change is acceptable."""
+
+
+PINNED_FVO_BELOW = """\
+FAIL: fvo gap on 'group' of the model is 0.3933, above the threshold 0.0500
+  group        n  accuracy  to best      95% interval      limit
+  [fvo gap]  900    0.3933           [0.3399, 0.4600]  <= 0.0500
+  b          300    0.5333  -0.3933  [0.4767, 0.5900]
+  c          300    0.9200  -0.0067  [0.8900, 0.9500]
+  a          300    0.9267  +0.0000  [0.8933, 0.9533]
+accuracy per group; p = 4.4e-25 (one-sided z test per ordered group pair (bootstrap standard errors); correction: bonferroni over group pairs), alpha 0.05, 1000 bootstrap resamples, seed 0
+hint: this model's groups differ by more than the threshold; look at the worst groups above (data, thresholds per group), or raise threshold= if the gap is acceptable."""
 
 
 def test_headline_numbers_reach_junit_xml(gates: pytest.Pytester) -> None:
