@@ -10,7 +10,7 @@ needs its full similarity matrix, and :func:`stream_topk` runs a model over a sp
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -47,6 +47,7 @@ MSG_RANKING = (
     "ranking must be the (n_images={n}, n_queries) score matrix or (n_queries, k) top-k image "
     "indices; got shape {shape}"
 )
+
 
 class RetrievalTask:
     """Rank images for each of ``queries`` by cosine similarity with a CLIP model.
@@ -166,23 +167,21 @@ def streaming_topk(score_batches: Iterable[Any], k: int) -> NDArray[np.int64]:
 
 def iter_scores(
     model: Any, split: DemographicSplit, task: Any, *, device: Any = "auto", batch_size: int = 64
-) -> Iterable[NDArray[np.float32]]:
-    """Yield the task's (B, Q) score block for each batch of ``split`` (nothing is kept)."""
+) -> Iterator[NDArray[np.float32]]:
+    """Yield the task's (B, Q) score block for each batch of ``split``; nothing is kept.
+
+    The model is placed as :func:`~pytest_fairquant.evaluate.predict` places it (a plain CPU
+    model visits the accelerator and comes back; bitsandbytes and torch.ao models stay put).
+    """
     import torch
 
-    dev = torch.device(
-        "cuda"
-        if device == "auto" and torch.cuda.is_available()
-        else "cpu"
-        if device == "auto"
-        else device
-    )
-    forward = task.bind(model, dev)
-    for _rows, items in split.iter_batches(batch_size):
-        batch = task.collate(items)
-        with torch.no_grad():
-            out = forward(batch.to(dev) if hasattr(batch, "to") else batch)
-        yield out.detach().float().cpu().numpy()
+    from ..evaluate import _placed, to_device
+
+    with _placed(model, device) as target, torch.no_grad():
+        forward = task.bind(model, target)
+        for _rows, items in split.iter_batches(batch_size):
+            out = forward(to_device(task.collate(items), target))
+            yield out.detach().float().cpu().numpy()
 
 
 def stream_topk(
