@@ -37,6 +37,12 @@ def check_writable(path: str | Path) -> None:
         raise ConfigError(MSG_NOT_A_REPORT.format(path=path))
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_json(path: Path, data: Mapping[str, Any] | str, *, text: bool = False) -> None:
     """Write JSON (or ``text``) to ``path`` atomically: a temporary file renamed over it."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -45,6 +51,7 @@ def write_json(path: Path, data: Mapping[str, Any] | str, *, text: bool = False)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(str(content))
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a report is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

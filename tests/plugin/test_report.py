@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -53,6 +54,10 @@ def test_json_report_holds_every_comparison_and_is_reproducible(two: pytest.Pyte
     two.runpytest("--fairquant-report=out/report.json", "--fairquant-seed=3")
     assert path.read_bytes() == first
     assert [p.name for p in path.parent.iterdir()] == ["report.json"]
+    # An ordinary file for the umask, not mkstemp's private 0600.
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_report_refuses_to_clobber_a_foreign_file(two: pytest.Pytester) -> None:
