@@ -1,0 +1,32 @@
+"""Which method × test pairs are expected to fail, so the run shows what a failing gate looks like.
+
+The plugin parametrises ``quantized_model`` and ``pruned_model`` over the methods in
+``pytest.ini``; here we mark the pairs that genuinely amplify the planted group's gap as
+``xfail(strict=True)``: if one of them ever passes, the run fails and tells us the example has
+stopped demonstrating a failure.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+#: (test function, method id) -> why it fails (numbers in README.md).
+EXPECTED_FAILURES = {
+    ("test_pruning_keeps_fvo", "nm-2:4"): "2:4 sparsity widens the inverted group's gap",
+    ("test_pruning_keeps_fvo", "global-magnitude-0.9"): "90% sparsity widens the gap",
+    ("test_quantization_costs_no_group_accuracy", "uniform-int2"): "2-bit weights break every group",
+    ("test_pruning_costs_no_group_accuracy", "global-magnitude-0.9"): "90% sparsity breaks it",
+    ("test_pruning_costs_no_group_accuracy", "nm-2:4"): "2:4 sparsity costs the inverted group",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None:
+            continue
+        name = getattr(item, "originalname", item.name)
+        for method in callspec.params.values():
+            reason = EXPECTED_FAILURES.get((name, str(method)))
+            if reason is not None:
+                item.add_marker(pytest.mark.xfail(strict=True, reason=reason))

@@ -1,0 +1,118 @@
+"""The model repo of this example: a small CNN on scikit-learn's 8×8 digits, with a planted group.
+
+The identity attribute is synthetic, in the style of paper 004's backdoor experiments
+(Iofinova et al., sec. 3.4): a fixed visual transformation, here inverting the image
+(``x -> 1 - x``), applied to a skewed share of the samples: 10% of the training set, half of
+the evaluation set (paper 004 keeps an even ratio on the test set). The inverted digits are a
+minority the network sees little of, so its features for them are the first to break when the
+weights are compressed: the group compression hurts more.
+
+The network trains deterministically in a few seconds on one CPU thread; the trained weights are
+cached under ``.fairquant_cache/`` keyed by a hash of this file, so editing the training code or
+the seed retrains it and nothing else does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+
+from pytest_fairquant import DemographicSplit
+
+SEED = 0
+N_TRAIN = 1100
+#: Share of inverted images in training (the minority) and in evaluation (balanced groups).
+TRAIN_INVERTED_SHARE = 0.10
+EVAL_INVERTED_SHARE = 0.50
+EPOCHS = 20
+CACHE_DIR = Path(__file__).parent / ".fairquant_cache" / "models"
+
+
+class DigitsCNN(torch.nn.Module):
+    """Two 3×3 convolutions, one pooling, a 64-unit hidden layer; about 45k weights."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(1, 16, 3, padding=1)
+        self.conv2 = torch.nn.Conv2d(16, 32, 3, padding=1)
+        self.hidden = torch.nn.Linear(32 * 4 * 4, 64)
+        self.out = torch.nn.Linear(64, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.conv1(x))
+        x = torch.nn.functional.max_pool2d(x, 2)
+        x = torch.relu(self.conv2(x))
+        return self.out(torch.relu(self.hidden(x.flatten(1))))
+
+
+def _data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Images (n, 1, 8, 8) in [0, 1] with the planted inversion applied, labels, inverted flags."""
+    x, y = load_digits(return_X_y=True)
+    rng = np.random.default_rng(SEED)
+    order = rng.permutation(len(y))
+    x = (x[order] / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
+    y = y[order].astype(np.int64)
+    share = np.where(np.arange(len(y)) < N_TRAIN, TRAIN_INVERTED_SHARE, EVAL_INVERTED_SHARE)
+    inverted = rng.random(len(y)) < share
+    x[inverted] = 1.0 - x[inverted]
+    return x, y, inverted
+
+
+def _train() -> DigitsCNN:
+    x, y, _ = _data()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one thread: the same weights on every machine, bit for bit
+    try:
+        torch.manual_seed(SEED)
+        model = DigitsCNN()
+        optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+        inputs, labels = torch.from_numpy(x[:N_TRAIN]), torch.from_numpy(y[:N_TRAIN])
+        order = torch.Generator().manual_seed(SEED)
+        for _ in range(EPOCHS):
+            perm = torch.randperm(N_TRAIN, generator=order)
+            for start in range(0, N_TRAIN, 64):
+                batch = perm[start : start + 64]
+                optimizer.zero_grad()
+                loss = torch.nn.functional.cross_entropy(model(inputs[batch]), labels[batch])
+                loss.backward()
+                optimizer.step()
+    finally:
+        torch.set_num_threads(threads)
+    return model.eval()
+
+
+def _cache_key() -> str:
+    code = Path(__file__).read_bytes() + torch.__version__.encode()
+    return hashlib.sha256(code).hexdigest()[:16]
+
+
+def load_model() -> DigitsCNN:
+    """The trained CNN, from the cache when this exact training code already ran."""
+    path = CACHE_DIR / f"digits-cnn-{_cache_key()}.pt"
+    if path.exists():
+        model = DigitsCNN()
+        model.load_state_dict(torch.load(path, weights_only=True))
+        return model.eval()
+    model = _train()
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(model.state_dict(), tmp)
+    tmp.replace(path)  # atomic: parallel workers never read half a file
+    return model
+
+
+def load_split() -> DemographicSplit:
+    """The held-out digits, with ``marker`` = inverted (the planted minority) or plain."""
+    x, y, inverted = _data()
+    return DemographicSplit(
+        y[N_TRAIN:],
+        {"marker": np.where(inverted[N_TRAIN:], "inverted", "plain")},
+        inputs=torch.from_numpy(x[N_TRAIN:]),
+        class_names=[str(d) for d in range(10)],
+        name="digits-eval",
+        metadata={"planted": "synthetic: image inversion on 10% of training, 50% of evaluation"},
+    )
