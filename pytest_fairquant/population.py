@@ -419,6 +419,7 @@ def measure_clip(
             pred, facet, comparisons or PAPER000_FACET_COMPARISONS, min_group_count=min_group_count
         )
     if fairface is not None and retrieval is not None:
+        ranking: np.ndarray[Any, Any]
         if stream:
             ranking = stream_topk(
                 model, fairface, retrieval, k=k, device=device, batch_size=batch_size
