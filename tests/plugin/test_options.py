@@ -246,3 +246,14 @@ def test_invalid_native_toml_value_names_the_table(pytester: pytest.Pytester) ->
         "fairquant_alpha = 0 (pyproject.toml [tool.pytest]): alpha must be in (0, 1)"
         in result.stderr.str()
     )
+
+
+def test_report_header_shows_the_methods_and_the_gate_settings(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_nothing(): pass")
+    result = pytester.runpytest("--fairquant-quantization=fp16,bf16", "--fairquant-alpha=0.01")
+    result.stdout.fnmatch_lines(
+        [
+            "fairquant: quantization=fp16,bf16 pruning=global-magnitude-0.5 alpha=0.01 "
+            "inconclusive=fail"
+        ]
+    )

@@ -124,3 +124,14 @@ def test_unknown_method_in_a_marker_is_a_collection_error_of_that_module(
         "test_unknown_method_in_a_marker_is_a_collection_error_of_that_module.py::test_q): "
         "unknown compression method 'fp17'; known ids" in result.stdout.str()
     )
+
+
+def test_methods_flag_replaces_the_lists_for_a_run(fq: pytest.Pytester) -> None:
+    fq.makepyfile(test_variants=VARIANTS)
+    result = fq.runpytest("--co", "-q", "--fairquant-methods=fp16")
+    assert [line for line in result.outlines if "::" in line] == [
+        "test_variants.py::test_a[fp16]",
+        "test_variants.py::test_b[fp16]",
+        "test_variants.py::test_pruned[fp16]",
+        "test_variants.py::test_after",
+    ]
