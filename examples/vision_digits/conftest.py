@@ -14,7 +14,10 @@ import pytest
 EXPECTED_FAILURES = {
     ("test_pruning_keeps_fvo", "nm-2:4"): "2:4 sparsity widens the inverted group's gap",
     ("test_pruning_keeps_fvo", "global-magnitude-0.9"): "90% sparsity widens the gap",
-    ("test_quantization_costs_no_group_accuracy", "uniform-int2"): "2-bit weights break every group",
+    (
+        "test_quantization_costs_no_group_accuracy",
+        "uniform-int2",
+    ): "2-bit weights break every group",
     ("test_pruning_costs_no_group_accuracy", "global-magnitude-0.9"): "90% sparsity breaks it",
     ("test_pruning_costs_no_group_accuracy", "nm-2:4"): "2:4 sparsity costs the inverted group",
 }

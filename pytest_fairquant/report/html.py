@@ -108,6 +108,15 @@ class Row:
         groups = self.comparison.get("groups") or []
         return [g for g in groups if isinstance(g, Mapping)]
 
+    @property
+    def paired(self) -> bool:
+        """Whether the groups hold dense and compressed values (``assert_fvo_below`` rows hold
+        one model's values only)."""
+        return any(
+            not math.isnan(number(g.get("base"))) and not math.isnan(number(g.get("compressed")))
+            for g in self.groups
+        )
+
     def overall(self, which: str) -> float:
         """Overall ``metric`` of the dense (``base``) or compressed model: the stored value, or
         the n-weighted mean of the groups (exact for accuracy when the groups partition the
@@ -249,7 +258,7 @@ def _verdict_table(rows: Sequence[Row]) -> str:
         ]
         for r in ordered
     ]
-    return _table(head, body, "verdicts")
+    return f'<div class="scroll">{_table(head, body, "verdicts")}</div>'
 
 
 def _group_tables(rows: Sequence[Row]) -> str:
@@ -352,10 +361,7 @@ def _accuracy_rows(rows: Sequence[Row]) -> dict[str, list[Row]]:
     """Per attribute, one row per method whose per-group values are accuracies."""
     out: dict[str, list[Row]] = {}
     for r in rows:
-        if r.metric != "accuracy" or r.gap in _SKEW_GAPS or not r.groups:
-            continue
-        # ``assert_fvo_below`` compares a model with a threshold: no compressed column to plot.
-        if all(math.isnan(number(g.get("compressed"))) for g in r.groups):
+        if r.metric != "accuracy" or r.gap in _SKEW_GAPS or not r.paired:
             continue
         seen = out.setdefault(r.attribute, [])
         if r.method not in {s.method for s in seen}:
@@ -477,7 +483,7 @@ def _delta_plots(rows: Sequence[Row]) -> list[Plot]:
     """Per attribute × metric: each group's change under each method, with its interval."""
     keyed: dict[tuple[str, str], list[Row]] = {}
     for r in rows:
-        if r.gap in _SKEW_GAPS or not any(interval(g.get("interval")) for g in r.groups):
+        if r.gap in _SKEW_GAPS or not r.paired:
             continue
         seen = keyed.setdefault((r.attribute, r.metric), [])
         if r.method not in {s.method for s in seen}:
@@ -569,13 +575,20 @@ def _sweep_plots(rows: Sequence[Row]) -> list[Plot]:
         xs = sorted(by_value)
         ys = [number(by_value[x].comparison.get("compressed_gap")) for x in xs]
         dense = number(by_value[xs[0]].comparison.get("base_gap"))
+        ylabel = f"{gap} gap"
+        if all(math.isnan(y) for y in ys):
+            # Gaps without a per-model value (accuracy_drop): plot the change from dense.
+            ys = [number(by_value[x].comparison.get("delta")) for x in xs]
+            dense, ylabel = 0.0, f"{gap} (change from dense)"
+        if all(math.isnan(y) for y in ys):
+            continue
         fig = _figure(5.0, 3.2)
         ax = fig.add_subplot()
         ax.plot(xs, ys, marker="o", label=family)
         if not math.isnan(dense):
             ax.axhline(dense, color="#888888", linestyle="--", label="dense")
         ax.set_xlabel(axis)
-        ax.set_ylabel(f"{gap} gap")
+        ax.set_ylabel(ylabel)
         ax.set_title(f"{gap} along {family} ({attribute})")
         ax.legend(fontsize="small")
         ax.grid(alpha=0.3)

@@ -6,6 +6,8 @@ genuinely fail on this model are expected failures (see conftest.py and README.m
 
 from __future__ import annotations
 
+import pytest
+
 from pytest_fairquant import assert_fvo_below, assert_no_bias_amplification, group_report
 
 #: The inverted-vs-plain accuracy gap may grow by at most 5 points under compression.
@@ -16,28 +18,44 @@ DROP_TOLERANCE = 0.05
 
 def test_quantization_keeps_fvo(model, quantized_model, demographic_split):
     assert_no_bias_amplification(
-        model, quantized_model, demographic_split, attribute="marker", gap="fvo",
+        model,
+        quantized_model,
+        demographic_split,
+        attribute="marker",
+        gap="fvo",
         tolerance=FVO_TOLERANCE,
     )
 
 
 def test_pruning_keeps_fvo(model, pruned_model, demographic_split):
     assert_no_bias_amplification(
-        model, pruned_model, demographic_split, attribute="marker", gap="fvo",
+        model,
+        pruned_model,
+        demographic_split,
+        attribute="marker",
+        gap="fvo",
         tolerance=FVO_TOLERANCE,
     )
 
 
 def test_quantization_costs_no_group_accuracy(model, quantized_model, demographic_split):
     assert_no_bias_amplification(
-        model, quantized_model, demographic_split, attribute="marker", gap="accuracy_drop",
+        model,
+        quantized_model,
+        demographic_split,
+        attribute="marker",
+        gap="accuracy_drop",
         tolerance=DROP_TOLERANCE,
     )
 
 
 def test_pruning_costs_no_group_accuracy(model, pruned_model, demographic_split):
     assert_no_bias_amplification(
-        model, pruned_model, demographic_split, attribute="marker", gap="accuracy_drop",
+        model,
+        pruned_model,
+        demographic_split,
+        attribute="marker",
+        gap="accuracy_drop",
         tolerance=DROP_TOLERANCE,
     )
 
@@ -47,5 +65,7 @@ def test_dense_model_is_fair_enough(model, demographic_split):
     assert_fvo_below(model, demographic_split, attribute="marker", threshold=0.15)
 
 
+@pytest.mark.fairquant(methods=["torch-dynamic-int8"])
 def test_group_metrics_unchanged(quantized_model, demographic_split, fairquant_snapshot):
+    """Per-group accuracy with intervals, pinned (create or change with --snapshot-update)."""
     assert group_report(quantized_model, demographic_split) == fairquant_snapshot
