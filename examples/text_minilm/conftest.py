@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import minilm_retrieval
 import pytest
 
-import minilm_retrieval
 from pytest_fairquant.compress import compression_info
 from pytest_fairquant.predictions import Predictions
 

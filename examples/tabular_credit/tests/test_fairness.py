@@ -18,7 +18,11 @@ TOLERANCE = 0.03
 @pytest.mark.parametrize("gap", GAPS)
 def test_quantization_keeps_gaps(model, quantized_model, demographic_split, gap):
     assert_no_bias_amplification(
-        model, quantized_model, demographic_split, attribute="colour", gap=gap,
+        model,
+        quantized_model,
+        demographic_split,
+        attribute="colour",
+        gap=gap,
         tolerance=TOLERANCE,
     )
 
@@ -32,14 +36,22 @@ def test_pruning_keeps_gaps(model, pruned_model, demographic_split, gap):
 
 def test_quantization_costs_no_group_accuracy(model, quantized_model, demographic_split):
     assert_no_bias_amplification(
-        model, quantized_model, demographic_split, attribute="colour", gap="accuracy_drop",
+        model,
+        quantized_model,
+        demographic_split,
+        attribute="colour",
+        gap="accuracy_drop",
         tolerance=TOLERANCE,
     )
 
 
 def test_pruning_costs_no_group_accuracy(model, pruned_model, demographic_split):
     assert_no_bias_amplification(
-        model, pruned_model, demographic_split, attribute="colour", gap="accuracy_drop",
+        model,
+        pruned_model,
+        demographic_split,
+        attribute="colour",
+        gap="accuracy_drop",
         tolerance=TOLERANCE,
     )
 
@@ -48,7 +60,11 @@ def test_pruning_costs_no_group_accuracy(model, pruned_model, demographic_split)
 def test_sex_gap_where_the_data_can_tell(model, quantized_model, demographic_split):
     """Only 153 women in the test set (25 held): where that cannot decide, say so (xfail)."""
     assert_no_bias_amplification(
-        model, quantized_model, demographic_split, attribute="sex", gap="fvo",
+        model,
+        quantized_model,
+        demographic_split,
+        attribute="sex",
+        gap="fvo",
         tolerance=TOLERANCE,
     )
 

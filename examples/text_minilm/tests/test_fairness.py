@@ -8,8 +8,8 @@ between the dense and the quantized ranking with a paired t-test over the querie
 from __future__ import annotations
 
 import pytest
-
 from minilm_retrieval import K
+
 from pytest_fairquant import assert_no_bias_amplification
 
 #: Largest acceptable growth of the mean skew (log-ratio units; ln 1.05 ≈ 0.05).
@@ -21,6 +21,11 @@ def test_quantization_keeps_retrieval_skew(
     dense_ranking, quantized_model, rank, demographic_split, gap
 ):
     assert_no_bias_amplification(
-        dense_ranking, rank(quantized_model), demographic_split, attribute="gender", gap=gap,
-        tolerance=TOLERANCE, k=K,
+        dense_ranking,
+        rank(quantized_model),
+        demographic_split,
+        attribute="gender",
+        gap=gap,
+        tolerance=TOLERANCE,
+        k=K,
     )
