@@ -165,10 +165,14 @@ class PopulationTable:
         n_sig = sum(c.significant for c in self.cells)
         n_kept = sum(c.survives_correction for c in self.cells)
         n_units = sorted({c.n_units for c in self.cells})
+        corrected = (
+            "no correction for multiple tests"
+            if self.correction == "none"
+            else f"+ survives {_correction_name(self.correction)} across all {len(self.cells)} tests ({n_kept})"
+        )
         lines.append(
             f"paired t-test over {'/'.join(map(str, n_units))} units, difference = compressed - {self.baseline}; "
-            f"* p < {self.alpha:g} uncorrected ({n_sig} of {len(self.cells)}); "
-            f"+ survives {_correction_name(self.correction)} across all {len(self.cells)} tests ({n_kept})"
+            f"* p < {self.alpha:g} uncorrected ({n_sig} of {len(self.cells)}); {corrected}"
         )
         return "\n".join(lines)
 

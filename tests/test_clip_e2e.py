@@ -289,3 +289,83 @@ def test_tiny_hf_clip_with_bitsandbytes_cuda_kernels(
     assert {r.method for r in runs} == {"dense", "bnb-int8", "bnb-nf4"}
     for run in runs:
         assert len(run.disparities) == 4 and set(run.skews) == set(SKEW_ATTRIBUTES)
+
+
+RECIPE_TEST = """
+from pathlib import Path
+
+from transformers import AutoProcessor, CLIPModel
+
+from pytest_fairquant.compress import compress, load_quantized_pretrained
+from pytest_fairquant.data.facet import read_facet
+from pytest_fairquant.data.fairface import read_fairface
+from pytest_fairquant.population import measure_clip, paper000_tables, protocol_report
+from pytest_fairquant.report import build_report, write_reports
+from pytest_fairquant.tasks.clip import image_transform
+from pytest_fairquant.tasks.retrieval import RetrievalTask
+from pytest_fairquant.tasks.zeroshot import ZeroShotTask
+
+MODELS = {models!r}
+FACET, FAIRFACE = {facet!r}, {fairface!r}
+
+
+def test_paper000(fairquant_settings):
+    s = fairquant_settings
+    runs = []
+    for path in MODELS:
+        processor = AutoProcessor.from_pretrained(path)
+        dense = CLIPModel.from_pretrained(path).eval()
+        facet = read_facet(FACET, transform=image_transform(processor))
+        fairface = read_fairface(FAIRFACE, "val", transform=image_transform(processor))
+        zeroshot = ZeroShotTask(facet.class_names, tokenizer=processor)
+        retrieval = RetrievalTask({queries!r}, tokenizer=processor)
+        for method in ("dense", *s.quantization):
+            if method == "dense":
+                model = dense
+            elif method.startswith("bnb"):
+                model = load_quantized_pretrained(CLIPModel, path, method)
+            else:
+                model = compress(dense, method)
+            runs.append(measure_clip(
+                Path(path).name, method, model, facet=facet, zeroshot=zeroshot, min_group_count=2,
+                fairface=fairface, retrieval=retrieval, k=8, stream=True,
+                device=s.device, batch_size=s.batch_size,
+            ))
+    tables = paper000_tables(runs, correction=s.correction, alpha=s.alpha)
+    print(tables["table1"].render(), tables["table2"].render(), sep="\\n\\n")
+    report = build_report([], settings=s.to_dict(), methods={{}}, splits={{}}, command=["pytest"])
+    report["paper000"] = protocol_report(runs, tables)
+    write_reports([Path("paper000-report.json")], report)
+"""
+
+
+def test_the_documented_recipe_runs_with_ini_settings(
+    pytester: pytest.Pytester, tmp_path: Path, datasets: tuple[Path, Path]
+) -> None:
+    """docs/clip-protocol.md's test file and ini keys, on tiny models and the generated data."""
+    models = [str(write_tiny_hf_clip(tmp_path / f"clip-{seed}", seed)) for seed in range(2)]
+    pytester.makeini(
+        "[pytest]\n"
+        "fairquant_quantization = bnb-int8 bnb-nf4 torch-dynamic-int8\n"
+        "fairquant_device = cpu\n"
+        "fairquant_batch_size = 16\n"
+        "fairquant_correction = none\n"
+    )
+    pytester.makepyfile(
+        test_paper000=RECIPE_TEST.format(
+            models=models, facet=str(datasets[0]), fairface=str(datasets[1]), queries=list(QUERIES)
+        )
+    )
+    result = pytester.runpytest_inprocess("-s", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*Table 1: FACET recall disparity*",
+            "Table 2: FairFace skew*",
+            "*no correction for multiple tests",
+        ]
+    )
+    section = json.loads((pytester.path / "paper000-report.json").read_text())["paper000"]
+    assert section["tables"]["table2"]["correction"] == "none"
+    assert {c["method"] for c in section["tables"]["table1"]["cells"]} == set(METHODS)
+    assert all(c["n_units"] == 2 for c in section["tables"]["table2"]["cells"])
