@@ -27,6 +27,10 @@ MSG_OUTPUT = (
     "callable output=lambda out: ... that returns the (n, C) logits tensor"
 )
 MSG_SCORES_SHAPE = "a {kind} task needs (n, C) logits{extra}; the model returned shape {shape}"
+MSG_BINARY_HINT = (
+    "; if the model has more classes than the split's labels show, give the split "
+    "class_names for all of them or pass ClassificationTask('multiclass')"
+)
 MSG_AUTO_KIND = (
     "ClassificationTask(kind='auto') is resolved from the split by predict(); pass "
     "kind='binary'/'multiclass'/'multilabel' to use the task on its own"
@@ -155,6 +159,7 @@ class ClassificationTask:
         if kind == "binary" and x.shape[1] != 2:
             raise InputError(
                 MSG_SCORES_SHAPE.format(kind=kind, extra=" with C = 1 or 2", shape=scores.shape)
+                + MSG_BINARY_HINT
             )
         probs = _softmax(x)
         return x.argmax(axis=1).astype(np.int64), probs
