@@ -86,9 +86,10 @@ class PredictionCache:
         self.directory.mkdir(parents=True, exist_ok=True)
         npz, meta, lock = self._paths(key)
         with FileLock(str(lock)):
-            value = self._read(key, npz, meta)
-            if value is not None:
+            stored = self._read(key, npz, meta)
+            if stored is not None:
                 self.stats["disk_hits"] += 1
+                value = stored
             else:
                 value = compute()
                 self.stats["computed"] += 1

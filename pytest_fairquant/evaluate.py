@@ -386,14 +386,15 @@ def _noise_floor(
 def _resolve_task(task: Task | None, split: DemographicSplit) -> Task:
     from .tasks.classification import ClassificationTask
 
-    if task is None:
-        task = ClassificationTask()
-    if isinstance(task, ClassificationTask):
-        task = task.resolved(split.task_kind)
+    # A ClassificationTask's kind may be "auto" until the split names it.
+    chosen: Any = ClassificationTask() if task is None else task
+    if isinstance(chosen, ClassificationTask):
+        chosen = chosen.resolved(split.task_kind)
     for attr in ("kind", "fingerprint", "collate", "bind", "finalize"):
-        if not hasattr(task, attr):
-            raise InputError(MSG_TASK.format(kind=type(task).__name__))
-    return task
+        if not hasattr(chosen, attr):
+            raise InputError(MSG_TASK.format(kind=type(chosen).__name__))
+    resolved: Task = chosen
+    return resolved
 
 
 def predict(
