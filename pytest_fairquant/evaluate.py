@@ -43,6 +43,8 @@ from .tasks.base import Task
 if TYPE_CHECKING:
     import torch
 
+    from .tasks.classification import ClassificationTask
+
 __all__ = [
     "EvaluationError",
     "NonFiniteOutputs",
@@ -383,7 +385,7 @@ def _noise_floor(
     return {"n": len(first), "flip_rate": flip, "max_abs_diff": diff}
 
 
-def _resolve_task(task: Task | None, split: DemographicSplit) -> Task:
+def _resolve_task(task: Task | ClassificationTask | None, split: DemographicSplit) -> Task:
     from .tasks.classification import ClassificationTask
 
     # A ClassificationTask's kind may be "auto" until the split names it.
@@ -401,7 +403,7 @@ def predict(
     model: Any,
     split: DemographicSplit,
     *,
-    task: Task | None = None,
+    task: Task | ClassificationTask | None = None,
     device: Any = "auto",
     batch_size: int = 64,
     amp: AmpSetting = False,
@@ -566,7 +568,7 @@ def evaluate_variants(
     methods: Sequence[str],
     split: DemographicSplit,
     *,
-    task: Task | None = None,
+    task: Task | ClassificationTask | None = None,
     device: Any = "auto",
     batch_size: int = 64,
     amp: AmpSetting = False,

@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import InputError
+from .base import TaskKind
 from .clip import tokenizer_identity
 from .zeroshot import settings_digest
 
@@ -75,7 +76,7 @@ class EmbeddingTask:
     token) or ``pooler`` (``pooler_output``). Vectors are L2-normalised with ``normalize``.
     """
 
-    kind: Literal["embedding"] = "embedding"
+    kind: TaskKind = "embedding"
 
     def __init__(
         self,
