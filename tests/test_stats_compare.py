@@ -349,6 +349,17 @@ def test_compare_units_verdicts_and_orientation() -> None:
     )
 
 
+@pytest.mark.parametrize("shift", [0.0, 0.05, 0.1 + 1e-17])
+def test_compare_units_without_spread_decides_on_the_mean_without_warnings(shift: float) -> None:
+    # Every unit moving by the same amount (e.g. a skew that is 1.0 for every query before and
+    # after) leaves no t statistic; scipy's "Precision loss" warning must not reach the user.
+    base = np.linspace(0.1, 0.9, 30)
+    result = compare_units(base, base + shift, gap="max_skew", tolerance=0.01)
+    assert result.p_value is None
+    assert result.interval == pytest.approx((shift, shift), abs=1e-12)
+    assert result.verdict == ("fail" if shift > 0.01 else "pass")
+
+
 # --------------------------------------------------------------------------- bad inputs
 
 

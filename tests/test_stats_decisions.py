@@ -27,6 +27,7 @@ from pytest_fairquant.stats import (
     required_sample_size,
     swap_permutation_test,
 )
+from pytest_fairquant.undefined import reason_of
 
 
 def test_mcnemar_is_the_binomial_tail_of_the_discordant_pairs() -> None:
@@ -201,6 +202,15 @@ def test_paired_ttest_wraps_scipy_ttest_rel() -> None:
     assert margin.p_value == pytest.approx(
         sps.ttest_rel(comp - 0.1, base, alternative="greater").pvalue
     )
+
+
+def test_paired_ttest_without_spread_is_undefined_not_noise() -> None:
+    base = np.array([0.2, 0.4, 0.6, 0.8])
+    result = paired_ttest(base, base + 0.3)  # 0.3 is not exact in binary: tiny rounding spread
+    assert math.isnan(result.p_value) and math.isnan(result.statistic)
+    assert reason_of(result.p_value) == "zero_denominator"
+    assert result.mean_difference == pytest.approx(0.3)
+    assert result.interval == pytest.approx((0.3, 0.3))
 
 
 def test_paired_ttest_rejects_unmatched_units() -> None:

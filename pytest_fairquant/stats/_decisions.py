@@ -9,6 +9,7 @@ groups with few flips, so decisions come from these tests (../shared/METRICS.md,
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -18,6 +19,7 @@ from numpy.typing import NDArray
 from scipy import stats as sps
 
 from ..errors import InputError
+from ..undefined import Undefined
 from ._resample import PairedCells, TableStatistic
 
 Correction = Literal["holm", "bonferroni", "bh", "none"]
@@ -338,8 +340,20 @@ def paired_ttest(
     c = np.asarray(compressed, dtype=np.float64)
     if b.ndim != 1 or b.shape != c.shape or len(b) < 2:
         raise InputError(MSG_UNITS.format(nb=np.shape(b), nc=np.shape(c)))
-    res = sps.ttest_rel(c - margin, b, alternative=alternative)
-    ci = sps.ttest_rel(c, b).confidence_interval(1 - alpha)
+    diff = c - b
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        res = sps.ttest_rel(c - margin, b, alternative=alternative)
+        ci = sps.ttest_rel(c, b).confidence_interval(1 - alpha)
+    if np.ptp(diff) == 0 or any("Precision loss" in str(w.message) for w in caught):
+        # Every unit moved by the same amount (up to rounding): no spread, so no t statistic.
+        # scipy would warn and return noise; callers read the NaN p as "the mean decides".
+        mean = float(np.mean(diff))
+        nan = Undefined(
+            "zero_denominator",
+            f"every unit changed by {mean:.6g}: the differences have no spread",
+        )
+        return TTestResult(nan, nan, len(b) - 1, mean, (mean, mean), alternative)
     return TTestResult(
         float(res.statistic),
         float(res.pvalue),
