@@ -53,6 +53,7 @@ __all__ = [
     "evaluate_variants",
     "model_fingerprint",
     "peak_memory_bytes",
+    "placed",
     "predict",
     "reset_peak_memory",
     "resolve_device",
@@ -178,7 +179,7 @@ def _same_device(a: torch.device, b: torch.device) -> bool:
 
 
 @contextlib.contextmanager
-def _placed(model: Any, requested: Any) -> Iterator[torch.device]:
+def placed(model: Any, requested: Any) -> Iterator[torch.device]:
     """The device to run on; a plain CPU model visits an accelerator and comes back."""
     import torch
 
@@ -496,7 +497,7 @@ def _predict_now(
     tried: list[int] = []
     size = batch_size
     start = time.perf_counter()
-    with _placed(model, device) as where, _evaluation_state(model, seed), torch.inference_mode():
+    with placed(model, device) as where, _evaluation_state(model, seed), torch.inference_mode():
         forward = task.bind(model, where)
         while True:
             tried.append(size)

@@ -19,7 +19,7 @@ def _tensor_bytes(t: Any) -> bytes:
 
     t = t.detach()
     try:
-        return t.cpu().contiguous().view(torch.uint8).numpy().tobytes()
+        return bytes(t.cpu().contiguous().view(torch.uint8).numpy().tobytes())
     except (RuntimeError, TypeError, NotImplementedError):
         # Tensor subclasses (torchao, bitsandbytes) that refuse a byte view still serialise.
         buf = io.BytesIO()

@@ -68,7 +68,8 @@ class GateContext:
 
     settings: Settings = field(default_factory=Settings)
     #: ``predict(model, split) -> Predictions`` through the session's prediction cache.
-    predict: Callable[[Any, DemographicSplit], Predictions] | None = None
+    #: ``predict(model, split, task=None)``: the session's cached evaluation.
+    predict: Callable[..., Predictions] | None = None
     #: Receives every comparison a gate made, with its gate name, for reports and JUnit.
     record: Callable[[str, Comparison], None] | None = None
     #: Turns a non-failing undecided verdict into a pytest outcome (skip, xfail).
@@ -271,7 +272,9 @@ class _Inputs:
     scores: tuple[Any, ...] = ()
 
 
-def _predictions(value: Any, split: DemographicSplit | None, name: str) -> Predictions:
+def _predictions(
+    value: Any, split: DemographicSplit | None, name: str, task: Any = None
+) -> Predictions:
     if isinstance(value, Predictions):
         if split is not None and value.split_fingerprint != split.fingerprint:
             raise InputError(MSG_OTHER_SPLIT.format(name=name, method=value.method))
@@ -280,11 +283,11 @@ def _predictions(value: Any, split: DemographicSplit | None, name: str) -> Predi
         raise InputError(MSG_NO_SPLIT.format(name=name))
     ctx = active_context()
     if ctx.predict is not None:
-        return ctx.predict(value, split)
+        return ctx.predict(value, split, task=task)
     from .evaluate import predict
 
     settings = ctx.settings
-    return predict(value, split, device=settings.device, batch_size=settings.batch_size)
+    return predict(value, split, task=task, device=settings.device, batch_size=settings.batch_size)
 
 
 def _attributes(
@@ -312,6 +315,7 @@ def _gather(
     split: DemographicSplit | None,
     arrays: Mapping[str, Any],
     attribute: str | None,
+    task: Any = None,
 ) -> _Inputs:
     """Resolve models/predictions or the array keywords into aligned inputs."""
     given = {k: v for k, v in arrays.items() if v is not None}
@@ -334,7 +338,7 @@ def _gather(
             features=_attributes(split, given.get("sensitive_features"), attribute),
             methods=tuple(_ARRAY_NAMES[k] for k in models),
         )
-    preds = tuple(_predictions(v, split, k) for k, v in models.items())
+    preds = tuple(_predictions(v, split, k, task) for k, v in models.items())
     if split is None:
         y_true, features = given.get("y_true"), given.get("sensitive_features")
         if y_true is None or features is None:
@@ -435,6 +439,7 @@ def assert_no_bias_amplification(
     sensitive_features: Any = None,
     sample_weight: Any = None,
     k: int | None = None,
+    task: Any = None,
     **compare_options: Any,
 ) -> Comparison | tuple[Comparison, ...]:
     """Fail when ``compressed`` widens the gap beyond ``tolerance`` relative to ``base``.
@@ -444,8 +449,10 @@ def assert_no_bias_amplification(
     ``attribute=None`` tests every attribute of the split (the configured correction across
     them). ``max_skew``/``min_skew`` need retrieval Predictions (or models) and compare the
     per-query skew@``k`` (default ``min(100, items)``) with a paired t-test over queries. ``None`` options
-    take the plugin's settings (marker > CLI > ini), else the library defaults. Returns the
-    Comparison (a tuple of them for several attributes) when the gate passes.
+    take the plugin's settings (marker > CLI > ini), else the library defaults. ``task`` is how
+    models are evaluated (``ClassificationTask`` by default; an ``EmbeddingTask``,
+    ``ZeroShotTask`` or ``RetrievalTask`` for the other workloads). Returns the Comparison (a
+    tuple of them for several attributes) when the gate passes.
     """
     __tracebackhide__ = True
     s = active_context().settings
@@ -460,6 +467,7 @@ def assert_no_bias_amplification(
             "sensitive_features": sensitive_features,
         },
         attribute,
+        task,
     )
     gap = _opt(gap, s.gap)
     options = {
@@ -545,12 +553,14 @@ def assert_fvo_below(
     y_pred: Any = None,
     sensitive_features: Any = None,
     sample_weight: Any = None,
+    task: Any = None,
     **assess_options: Any,
 ) -> Comparison | tuple[Comparison, ...]:
     """Fail when one model's gap (FVO by default) is significantly above ``threshold``.
 
     ``model`` is a model (evaluated on ``split``), :class:`Predictions`, or omitted in favour
-    of ``y_true=``, ``y_pred=``, ``sensitive_features=``.
+    of ``y_true=``, ``y_pred=``, ``sensitive_features=``. ``task`` is how a model is evaluated
+    (classification by default).
     """
     __tracebackhide__ = True
     from .stats import assess_gap
@@ -562,6 +572,7 @@ def assert_fvo_below(
         split,
         {"y_true": y_true, "y_pred": y_pred, "sensitive_features": sensitive_features},
         attribute,
+        task,
     )
     if split is not None and split.weights is not None and sample_weight is None:
         sample_weight = split.weights
@@ -597,6 +608,7 @@ def group_report(
     n_boot: int | None = None,
     seed: int | None = None,
     alpha: float | None = None,
+    task: Any = None,
 ) -> GroupReport | dict[str, GroupReport]:
     """Per-group metrics of one model with bootstrap intervals (stratified by group).
 
@@ -607,7 +619,7 @@ def group_report(
     from .stats import group_intervals
 
     s = active_context().settings
-    preds = _predictions(model_or_predictions, split, "model_or_predictions")
+    preds = _predictions(model_or_predictions, split, "model_or_predictions", task)
     names = tuple(metrics) if metrics is not None else (s.metric,)
     meta: dict[str, Any] = {"method": preds.method}
     info = (preds.metadata or {}).get("compression")

@@ -65,7 +65,7 @@ class SessionState:
     notes: list[str] = field(default_factory=list)
     #: The xdist worker number (gw3 -> 3), None outside xdist.
     worker: int | None = None
-    _predictions: weakref.WeakKeyDictionary[Any, dict[str, Predictions]] = field(
+    _predictions: weakref.WeakKeyDictionary[Any, dict[tuple[str, str | None], Predictions]] = field(
         default_factory=weakref.WeakKeyDictionary
     )
     _cache: Any = None
@@ -77,23 +77,26 @@ class SessionState:
             self._cache = PredictionCache(self.rootpath / self.settings.cache_dir)
         return self._cache
 
-    def predict(self, model: Any, split: DemographicSplit) -> Predictions:
-        """Each model is evaluated once per split per process; the disk cache spans processes."""
+    def predict(self, model: Any, split: DemographicSplit, task: Any = None) -> Predictions:
+        """Each model is evaluated once per split and task per process; the disk cache spans
+        processes."""
         from .evaluate import predict
 
         try:
             memo = self._predictions.setdefault(model, {})
         except TypeError:  # not weak-referenceable: no in-process memo, the disk cache remains
             memo = {}
-        if split.fingerprint not in memo:
-            memo[split.fingerprint] = predict(
+        key = (split.fingerprint, None if task is None else task.fingerprint())
+        if key not in memo:
+            memo[key] = predict(
                 model,
                 split,
+                task=task,
                 device=self.device(),
                 batch_size=self.settings.batch_size,
                 cache=self.cache(),
             )
-        return memo[split.fingerprint]
+        return memo[key]
 
     def device(self) -> str:
         """The configured device; with ``auto`` under xdist, one GPU per worker (round robin)."""

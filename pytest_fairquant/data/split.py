@@ -83,7 +83,12 @@ class DroppedGroup:
         }
 
 
-def _attribute_values(values: Any, name: str, n: int) -> NDArray[Any]:
+def attribute_values(values: Any, name: str, n: int) -> NDArray[Any]:
+    """One sensitive attribute as a read-only 1-D array of ``n`` values, missing ones refused.
+
+    Whole-number floats become integers (so ``1.0`` and ``1`` name the same group). Shared by
+    :class:`DemographicSplit` and the metrics' ``sensitive_features`` so both read groups alike.
+    """
     arr = as_array(values, name=f"attributes[{name!r}]")
     if arr.ndim != 1 or len(arr) != n:
         raise InputError(MSG_ATTRIBUTE_SHAPE.format(name=name, n=n, shape=arr.shape))
@@ -110,7 +115,7 @@ def _attribute_values(values: Any, name: str, n: int) -> NDArray[Any]:
     return arr
 
 
-def _group_codes(values: NDArray[Any]) -> tuple[NDArray[np.int64], tuple[str, ...]]:
+def group_codes(values: NDArray[Any]) -> tuple[NDArray[np.int64], tuple[str, ...]]:
     """Codes in sorted order of the distinct values (numeric order for numbers)."""
     if values.dtype.kind in "iub":
         uniq, codes = np.unique(values, return_inverse=True)
@@ -184,7 +189,7 @@ class DemographicSplit:
         n = len(y)
         if not attributes:
             raise InputError(MSG_NO_ATTRIBUTES)
-        attrs = {str(k): _attribute_values(v, str(k), n) for k, v in attributes.items()}
+        attrs = {str(k): attribute_values(v, str(k), n) for k, v in attributes.items()}
         for key in attrs:
             if INTERSECTION in key:
                 raise InputError(
@@ -278,7 +283,7 @@ class DemographicSplit:
         parts = self._parse_attribute(attribute)
         name = INTERSECTION.join(parts)
         if len(parts) == 1:
-            codes, names = _group_codes(self.attributes[parts[0]])
+            codes, names = group_codes(self.attributes[parts[0]])
             return GroupIndex(name, codes, names)
         joined = np.asarray(
             [
@@ -289,7 +294,7 @@ class DemographicSplit:
             ],
             dtype=object,
         )
-        codes, names = _group_codes(joined)
+        codes, names = group_codes(joined)
         return GroupIndex(name, codes, names)
 
     def sensitive_features(self, attribute: str | Sequence[str]) -> NDArray[Any]:

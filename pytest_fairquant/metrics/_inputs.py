@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._arrays import MSG_EMPTY, as_array, as_finite, as_labels, check_length
-from ..data.split import INTERSECTION, GroupIndex, _attribute_values, _group_codes
+from ..data.split import INTERSECTION, GroupIndex, attribute_values, group_codes
 from ..errors import InputError
 
 MSG_NEGATIVE_LABEL = (
@@ -84,11 +84,11 @@ def encode_groups(
     n = len(values) if n is None else n
     check_length(values, n, name=name, ref_name=ref_name)
     if values.ndim == 1:
-        values = _attribute_values(values, name, n)  # rejects missing values, like a split
+        values = attribute_values(values, name, n)  # rejects missing values, like a split
         attribute = str(getattr(sensitive_features, "name", None) or name)
     elif values.ndim == 2:
         columns = [
-            _attribute_values(values[:, j], f"{name}[:, {j}]", n) for j in range(values.shape[1])
+            attribute_values(values[:, j], f"{name}[:, {j}]", n) for j in range(values.shape[1])
         ]
         values = np.asarray(
             [INTERSECTION.join(map(str, row)) for row in zip(*columns, strict=True)], dtype=object
@@ -97,7 +97,7 @@ def encode_groups(
         attribute = name if names is None else INTERSECTION.join(str(c) for c in names)
     else:
         raise InputError(MSG_FEATURES_SHAPE.format(shape=values.shape))
-    codes, names = _group_codes(values)
+    codes, names = group_codes(values)
     return GroupIndex(attribute, codes, names)
 
 

@@ -73,7 +73,8 @@ def _softmax(x: NDArray[np.float64]) -> NDArray[np.float64]:
 class ClassificationTask:
     """Logits → labels and probabilities.
 
-    ``binary``: (n, 2) logits (softmax) or (n, 1) logits (sigmoid; class 1 when p ≥ ``threshold``).
+    ``binary``: (n, 2) logits (softmax) or (n, 1) logits (sigmoid); class 1 when its probability
+    is ≥ ``threshold``.
     ``multiclass``: softmax, argmax. ``multilabel``: sigmoid per label, label on when p ≥ its
     threshold (one number or one per label). ``kind="auto"`` takes the split's
     :attr:`~pytest_fairquant.data.DemographicSplit.task_kind` (``predict`` resolves it).
@@ -162,4 +163,8 @@ class ClassificationTask:
                 + MSG_BINARY_HINT
             )
         probs = _softmax(x)
+        if kind == "binary" and self.threshold[0] != 0.5:
+            # Two logits: class 1 when its softmax probability reaches the threshold (at 0.5
+            # this is the argmax, which is kept so ties resolve as before).
+            return (probs[:, 1] >= self.threshold[0]).astype(np.int64), probs
         return x.argmax(axis=1).astype(np.int64), probs

@@ -175,9 +175,9 @@ def iter_scores(
     """
     import torch
 
-    from ..evaluate import _placed, to_device
+    from ..evaluate import placed, to_device
 
-    with _placed(model, device) as target, torch.no_grad():
+    with placed(model, device) as target, torch.no_grad():
         forward = task.bind(model, target)
         for _rows, items in split.iter_batches(batch_size):
             out = forward(to_device(task.collate(items), target))

@@ -63,3 +63,48 @@ def test_each_model_is_predicted_once_per_session(fq: pytest.Pytester, printed: 
     # Every race group holds about a quarter of 6000 samples: nothing is dropped.
     assert report["splits"]["toy"]["n"] == 6000
     assert report["splits"]["toy"]["dropped"] == []
+
+
+TASK_GATES = """
+import json
+
+from pytest_fairquant import ClassificationTask, assert_fvo_below, group_report
+import pytest_fairquant.evaluate as evaluate
+
+STRICT = ClassificationTask("binary", threshold=0.95)
+TASKS = []
+_predict = evaluate.predict
+
+def recording_predict(model, split, **kwargs):
+    task = kwargs.get("task")
+    TASKS.append(None if task is None else task.fingerprint())
+    return _predict(model, split, **kwargs)
+
+evaluate.predict = recording_predict
+
+def test_default_task(fairquant_model, demographic_split):
+    assert_fvo_below(fairquant_model, demographic_split, threshold=1.0, attribute="gender")
+
+def test_default_task_again(fairquant_model, demographic_split):
+    assert_fvo_below(fairquant_model, demographic_split, threshold=1.0, attribute="race")
+
+def test_task_reaches_the_model(fairquant_model, demographic_split):
+    assert_fvo_below(fairquant_model, demographic_split, threshold=1.0, attribute="gender", task=STRICT)
+    default = group_report(fairquant_model, demographic_split, attribute="gender", metrics=["selection_rate"])
+    strict = group_report(
+        fairquant_model, demographic_split, attribute="gender", metrics=["selection_rate"], task=STRICT
+    )
+    assert strict.overall["selection_rate"] < default.overall["selection_rate"]
+    print("TASKS=" + json.dumps(TASKS))
+"""
+
+
+def test_gates_evaluate_models_with_the_given_task_once_each(
+    fq: pytest.Pytester, printed: Any
+) -> None:
+    fq.makepyfile(test_tasks=TASK_GATES)
+    result = fq.runpytest_subprocess("-s")
+    result.assert_outcomes(passed=3)
+    tasks = printed(result, "TASKS")
+    # One evaluation per (model, task): the default task once, the strict threshold once.
+    assert len(tasks) == 2 and tasks[0] is None and "0.95" in tasks[1]
