@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .errors import ConfigError, MethodUnavailable
+from .errors import ConfigError, InputError, MethodUnavailable
 from .gate import GateContext, gate_context
 from .settings import MSG_MARKER_POSITIONAL, OPTIONS, OPTIONS_BY_NAME, Option, Settings, resolve
 
@@ -41,6 +41,21 @@ VARIANT_FIXTURES = {"quantized_model": "quantization", "pruned_model": "pruning"
 #: The settings that hold method ids.
 VARIANT_SETTINGS = ("quantization", "pruning", "methods")
 RECORDS_KEY = "fairquant_records"
+#: Top-level report keys a section may not shadow.
+RESERVED_SECTIONS = ("comparisons", "methods", "splits", "settings", "summary", "versions")
+MSG_SECTION_NAME = "fairquant_report_section: the name must be a non-empty string; got {name!r}"
+MSG_SECTION_RESERVED = (
+    "fairquant_report_section({name!r}, ...): {name!r} is a name the report itself uses "
+    "({reserved}); choose another"
+)
+MSG_SECTION_JSON = (
+    "fairquant_report_section({name!r}, ...): the content must be JSON (dicts, lists, strings, "
+    "finite numbers, None) or have a to_dict() that returns it; {err}"
+)
+MSG_SECTION_TWICE = (
+    "fairquant_report_section({name!r}, ...): a different section of that name was already "
+    "added in this session; give each section its own name"
+)
 _PYTEST_VERSION = tuple(int(part) for part in pytest.__version__.split(".")[:2] if part.isdigit())
 
 settings_key = pytest.StashKey[Settings]()
@@ -63,6 +78,8 @@ class SessionState:
     variants: dict[str, Any] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: Named extra report sections (``fairquant_report_section``), JSON-ready.
+    sections: dict[str, Any] = field(default_factory=dict)
     #: The xdist worker number (gw3 -> 3), None outside xdist.
     worker: int | None = None
     _predictions: weakref.WeakKeyDictionary[Any, dict[tuple[str, str | None], Predictions]] = field(
@@ -125,6 +142,21 @@ class SessionState:
 
     def release(self, method: str) -> None:
         self.variants.pop(method, None)
+
+    def add_section(self, name: str, content: Any) -> None:
+        """Keep a named report section; a second, different section of the same name is refused."""
+        if not isinstance(name, str) or not name.strip():
+            raise InputError(MSG_SECTION_NAME.format(name=name))
+        if name in RESERVED_SECTIONS:
+            raise InputError(MSG_SECTION_RESERVED.format(name=name, reserved=RESERVED_SECTIONS))
+        data = content.to_dict() if hasattr(content, "to_dict") else content
+        try:
+            data = json.loads(json.dumps(data, allow_nan=False))
+        except (TypeError, ValueError) as err:
+            raise InputError(MSG_SECTION_JSON.format(name=name, err=err)) from None
+        if name in self.sections and self.sections[name] != data:
+            raise InputError(MSG_SECTION_TWICE.format(name=name))
+        self.sections[name] = data
 
     def record(self, nodeid: str, gate: str, method: str | None, comparison: Comparison) -> None:
         self.records.append(
@@ -485,6 +517,14 @@ def pruned_model(request: pytest.FixtureRequest) -> Any:
     return _variant(request)
 
 
+@pytest.fixture(scope="session")
+def fairquant_report_section(pytestconfig: pytest.Config) -> Callable[[str, Any], None]:
+    """``add(name, content)``: put a named section (a dict, or anything with ``to_dict()``,
+    e.g. paper 000's tables) into the session report, under ``sections``; the HTML report
+    shows it. Works under xdist (the controller merges the workers' sections)."""
+    return pytestconfig.stash[state_key].add_section
+
+
 @pytest.fixture
 def fairquant_snapshot(snapshot: Any) -> Any:
     """syrupy's ``snapshot`` with the fairquant extension (tolerant numeric comparison)."""
@@ -507,7 +547,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     if _is_worker(config):
         config.workeroutput[RECORDS_KEY] = json.dumps(  # type: ignore[attr-defined]
-            {"records": state.records, "methods": state.methods, "splits": state.splits}
+            {
+                "records": state.records,
+                "methods": state.methods,
+                "splits": state.splits,
+                "sections": state.sections,
+            }
         )
         return
     if state.settings.report:
@@ -519,6 +564,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             methods=state.methods,
             splits=state.splits,
             command=config.invocation_params.args,
+            sections=state.sections,
         )
         state.notes.extend(write_reports(state.settings.report, report))
 
@@ -534,6 +580,8 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
     state.records.extend(data["records"])
     state.methods.update(data["methods"])
     state.splits.update(data["splits"])
+    for name, content in data.get("sections", {}).items():
+        state.add_section(name, content)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

@@ -512,6 +512,9 @@ def configuration_markdown() -> str:
         "| `fairquant_snapshot` | test | syrupy's `snapshot` comparing GroupReports with a "
         "tolerance |",
         "| `fairquant_settings` | session | the resolved settings |",
+        "| `fairquant_report_section` | session | `add(name, content)`: a named extra section "
+        "(a dict or anything with `to_dict()`, e.g. paper 000's tables) in the JSON and HTML "
+        "report |",
         "",
         "Override `fairquant_model`/`fairquant_data` in conftest.py instead of naming "
         "factories; the variants are made from `fairquant_model`, and `model` is its alias "

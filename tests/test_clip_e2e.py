@@ -300,7 +300,6 @@ from pytest_fairquant.compress import compress, load_quantized_pretrained
 from pytest_fairquant.data.facet import read_facet
 from pytest_fairquant.data.fairface import read_fairface
 from pytest_fairquant.population import measure_clip, paper000_tables, protocol_report
-from pytest_fairquant.report import build_report, write_reports
 from pytest_fairquant.tasks.clip import image_transform
 from pytest_fairquant.tasks.retrieval import RetrievalTask
 from pytest_fairquant.tasks.zeroshot import ZeroShotTask
@@ -309,7 +308,7 @@ MODELS = {models!r}
 FACET, FAIRFACE = {facet!r}, {fairface!r}
 
 
-def test_paper000(fairquant_settings):
+def test_paper000(fairquant_settings, fairquant_report_section):
     s = fairquant_settings
     runs = []
     for path in MODELS:
@@ -333,9 +332,7 @@ def test_paper000(fairquant_settings):
             ))
     tables = paper000_tables(runs, correction=s.correction, alpha=s.alpha)
     print(tables["table1"].render(), tables["table2"].render(), sep="\\n\\n")
-    report = build_report([], settings=s.to_dict(), methods={{}}, splits={{}}, command=["pytest"])
-    report["paper000"] = protocol_report(runs, tables)
-    write_reports([Path("paper000-report.json")], report)
+    fairquant_report_section("paper000", protocol_report(runs, tables))
 """
 
 
@@ -356,7 +353,9 @@ def test_the_documented_recipe_runs_with_ini_settings(
             models=models, facet=str(datasets[0]), fairface=str(datasets[1]), queries=list(QUERIES)
         )
     )
-    result = pytester.runpytest_inprocess("-s", "-p", "no:cacheprovider")
+    result = pytester.runpytest_inprocess(
+        "-s", "-p", "no:cacheprovider", "--fairquant-report=paper000-report.html"
+    )
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
         [
@@ -365,7 +364,11 @@ def test_the_documented_recipe_runs_with_ini_settings(
             "*no correction for multiple tests",
         ]
     )
-    section = json.loads((pytester.path / "paper000-report.json").read_text())["paper000"]
+    section = json.loads((pytester.path / "paper000-report.json").read_text())["sections"][
+        "paper000"
+    ]
+    page = (pytester.path / "paper000-report.html").read_text()
+    assert "Table 1: FACET recall disparity" in page and "Table 2: FairFace skew" in page
     assert section["tables"]["table2"]["correction"] == "none"
     assert {c["method"] for c in section["tables"]["table1"]["cells"]} == set(METHODS)
     assert all(c["n_units"] == 2 for c in section["tables"]["table2"]["cells"])

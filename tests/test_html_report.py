@@ -279,3 +279,44 @@ def test_chromium_renders_page_without_console_errors(page: str, tmp_path: Path)
     console = [line for line in logged.splitlines() if ":CONSOLE" in line]
     assert console == []
     assert shot.stat().st_size > 10_000
+
+
+def test_extra_sections_render_population_tables_and_raw_data() -> None:
+    from pytest_fairquant.population import Measurement, population_table
+
+    rng = np.random.default_rng(1)
+    units = [f"model{i}" for i in range(8)]
+    measurements = [
+        Measurement(u, method, attr, "max_skew", float(v))
+        for method, shift in (("dense", 0.0), ("bnb-nf4", 0.05), ("torch-dynamic-int8", 0.0))
+        for attr in ("gender", "race")
+        for u, v in zip(units, 0.3 + shift + rng.normal(0, 0.01, 8), strict=True)
+    ]
+    # One attribute undefined for one method everywhere: the cell is n/a with its reason.
+    measurements = [
+        m
+        if (m.method, m.attribute) != ("torch-dynamic-int8", "race")
+        else Measurement(m.unit, m.method, m.attribute, m.metric, float("nan"))
+        for m in measurements
+    ]
+    table = population_table(measurements, correction="holm", title="Table 2 (FairFace)")
+    report = build_report(
+        [],
+        settings={"seed": 0},
+        methods={},
+        splits={},
+        command=["pytest"],
+        sections={
+            "paper000": {"runs": [{"model": "m", "n": 3}], "tables": {"table2": table.to_dict()}}
+        },
+    )
+    page = render(json.loads(json.dumps(report)))
+    assert '<h2 id="sections">More results</h2>' in page and "<h3>paper000</h3>" in page
+    assert "<h4>Table 2 (FairFace)</h4>" in page
+    assert "Holm" in page and "* p &lt; 0.05 uncorrected" in page
+    nf4_gender = table.cell("bnb-nf4", "gender", "max_skew")
+    assert nf4_gender.significant and f"{nf4_gender.p_value:.3g}" in page
+    assert "n/a (too_few_samples)" in page
+    assert "<summary>raw data</summary>" in page and "&quot;model&quot;: &quot;m&quot;" in page
+    # Without sections the page has no such heading.
+    assert 'id="sections"' not in render(_report([]))

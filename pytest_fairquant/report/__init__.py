@@ -65,7 +65,10 @@ def build_report(
     methods: Mapping[str, Any],
     splits: Mapping[str, Any],
     command: Sequence[str],
+    sections: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The session report. ``sections`` are named extra parts (e.g. paper 000's tables), kept
+    under ``"sections"`` in name order."""
     ordered = sorted_records(records)
     return {
         "schema": REPORT_SCHEMA,
@@ -77,6 +80,7 @@ def build_report(
         "methods": dict(sorted(methods.items())),
         "splits": dict(sorted(splits.items())),
         "comparisons": [dict(r) for r in ordered],
+        "sections": dict(sorted((sections or {}).items())),
     }
 
 

@@ -180,6 +180,11 @@ def _fmt(value: Any, signed: bool = False) -> str:
     return f"{x:+.4f}" if signed else f"{x:.4f}"
 
 
+def _fmt_p(value: Any) -> str:
+    x = number(value)
+    return "n/a" if math.isnan(x) else f"{x:.3g}"
+
+
 def _fmt_interval(value: Any) -> str:
     iv = interval(value)
     return "n/a" if iv is None else f"[{iv[0]:+.4f}, {iv[1]:+.4f}]"
@@ -345,6 +350,109 @@ def _kv_leaf(value: Any) -> str:
 
         return f"<code>{_e(json.dumps(value, sort_keys=True, default=str)[:400])}</code>"
     return _e(value)
+
+
+# --------------------------------------------------------------------------- extra sections
+
+#: Characters of a section's raw JSON shown under "raw data" before it is cut.
+SECTION_JSON_LIMIT = 20_000
+
+
+def _is_cell_table(value: Any) -> bool:
+    return isinstance(value, Mapping) and isinstance(value.get("cells"), list)
+
+
+def _cell_table(table: Mapping[str, Any]) -> str:
+    """A paper 000-style table: one row per method × attribute × metric cell."""
+    head = [
+        "method",
+        "attribute",
+        "metric",
+        "units",
+        "baseline",
+        "compressed",
+        "Δ",
+        f"{number(table.get('confidence', 0.95)) * 100:g}% CI",
+        "p",
+        "p adjusted",
+        "",
+    ]
+    body = []
+    for c in table["cells"]:
+        if not isinstance(c, Mapping):
+            continue
+        ci = c.get("ci") or [None, None]
+        p_value = c.get("p_value")
+        undefined = c.get("undefined")
+        p_text = (
+            _fmt_p(p_value)
+            if p_value is not None or not isinstance(undefined, Mapping)
+            else f"n/a ({_e(undefined.get('reason', 'undefined'))})"
+        )
+        mark = ("*" if c.get("significant") else "") + ("+" if c.get("survives_correction") else "")
+        body.append(
+            [
+                _e(c.get("method", "-")),
+                _e(c.get("attribute", "-")),
+                _e(c.get("metric", "-")),
+                _e(c.get("n_units", "-")),
+                _fmt(c.get("mean_baseline")),
+                _fmt(c.get("mean_compressed")),
+                _fmt(c.get("mean_difference"), signed=True),
+                _fmt_interval(ci),
+                p_text,
+                _fmt_p(c.get("p_adjusted")),
+                _e(mark),
+            ]
+        )
+    caption = " ".join(
+        str(x)
+        for x in (
+            table.get("test"),
+            f"correction: {table.get('correction_name', table.get('correction', '-'))}"
+            if table.get("correction") is not None
+            else None,
+            f"* p < {table['alpha']:g} uncorrected, + survives the correction"
+            if isinstance(table.get("alpha"), int | float)
+            else None,
+        )
+        if x
+    )
+    title = f"<h4>{_e(table['title'])}</h4>" if table.get("title") else ""
+    return f'{title}<p class="note">{_e(caption)}</p>{_table(head, body, "verdicts")}'
+
+
+def _section(name: str, content: Any) -> str:
+    import json
+
+    parts = [f"<h3>{_e(name)}</h3>"]
+    tables: list[Mapping[str, Any]] = []
+    rest: Any = content
+    if _is_cell_table(content):
+        tables, rest = [content], None
+    elif isinstance(content, Mapping):
+        nested = content.get("tables")
+        if isinstance(nested, Mapping) and all(_is_cell_table(t) for t in nested.values()):
+            tables = list(nested.values())
+            rest = {k: v for k, v in content.items() if k != "tables"} or None
+    parts += [_cell_table(t) for t in tables]
+    if rest is not None:
+        text = json.dumps(rest, indent=1, sort_keys=True, default=str)
+        cut = len(text) > SECTION_JSON_LIMIT
+        shown = text[:SECTION_JSON_LIMIT] + (
+            "\n… (cut; the JSON report has all of it)" if cut else ""
+        )
+        parts.append(f"<details><summary>raw data</summary><pre>{_e(shown)}</pre></details>")
+    return "\n".join(parts)
+
+
+def _sections(report: Mapping[str, Any]) -> str:
+    sections = report.get("sections")
+    if not isinstance(sections, Mapping) or not sections:
+        return ""
+    return '<h2 id="sections">More results</h2>\n' + "\n".join(
+        _section(str(name), content) for name, content in sections.items()
+    )
 
 
 # --------------------------------------------------------------------------- plots
@@ -644,6 +752,7 @@ def render(report: Mapping[str, Any]) -> str:
             _plot_section(report),
             '<h2 id="groups">Per-group metrics</h2>',
             _group_tables(rows),
+            _sections(report),
             '<h2 id="metadata">Run</h2>',
             _metadata(report),
             "</body></html>",

@@ -81,3 +81,50 @@ def test_html_path_writes_the_json_beside_it(two: pytest.Pytester) -> None:
         assert note in result.stdout.str()
     else:
         assert html.read_text().lstrip().lower().startswith("<!doctype html")
+
+
+SECTIONS = """
+import math
+
+import pytest
+
+def test_adds(fairquant_report_section):
+    fairquant_report_section("paper000", {"tables": {}, "n": 3})
+    fairquant_report_section("paper000", {"tables": {}, "n": 3})  # the same again is fine
+
+def test_bad_sections(fairquant_report_section):
+    fairquant_report_section("mine", {"n": 1})
+    with pytest.raises(ValueError, match="must be JSON .* Out of range float"):
+        fairquant_report_section("nan", {"x": math.nan})
+    with pytest.raises(ValueError, match="'comparisons' is a name the report itself uses"):
+        fairquant_report_section("comparisons", {})
+    with pytest.raises(ValueError, match="a different section of that name"):
+        fairquant_report_section("mine", {"n": 4})
+    with pytest.raises(ValueError, match="non-empty string"):
+        fairquant_report_section("", {})
+"""
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_report_sections_reach_the_json_report(
+    pytester: pytest.Pytester, workers: list[str]
+) -> None:
+    pytester.makepyfile(test_sections=SECTIONS)
+    pytester.makepyfile(
+        test_other="""
+        class Table:
+            def to_dict(self):
+                return {"cells": [], "title": "t"}
+
+        def test_other(fairquant_report_section):
+            fairquant_report_section("table", Table())
+        """
+    )
+    result = pytester.runpytest_subprocess(*workers, "--fairquant-report=r.json")
+    result.assert_outcomes(passed=3)
+    report = json.loads((pytester.path / "r.json").read_text())
+    assert report["sections"] == {
+        "mine": {"n": 1},
+        "paper000": {"n": 3, "tables": {}},
+        "table": {"cells": [], "title": "t"},
+    }
