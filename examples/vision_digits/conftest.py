@@ -13,7 +13,9 @@ import pytest
 #: (test function, method id) -> why it fails (numbers in README.md).
 EXPECTED_FAILURES = {
     ("test_pruning_keeps_fvo", "nm-2:4"): "2:4 sparsity widens the inverted group's gap",
-    ("test_pruning_keeps_fvo", "global-magnitude-0.9"): "90% sparsity widens the gap",
+    ("test_pruning_keeps_fvo", "global-magnitude-0.9"): (
+        "90% sparsity widens the gap by 0.05, interval up to 0.13: undecided, which fails"
+    ),
     (
         "test_quantization_costs_no_group_accuracy",
         "uniform-int2",

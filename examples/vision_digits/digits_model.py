@@ -7,7 +7,8 @@ the evaluation set (paper 004 keeps an even ratio on the test set). The inverted
 minority the network sees little of, so its features for them are the first to break when the
 weights are compressed: the group compression hurts more.
 
-The network trains deterministically in a few seconds on one CPU thread; the trained weights are
+The network trains deterministically in a few seconds on one CPU thread (in float64, weights
+rounded to a 2**-16 grid so that other CPUs get the same float32 weights); the trained weights are
 cached under ``.fairquant_cache/`` keyed by a hash of this file, so editing the training code or
 the seed retrains it and nothing else does.
 """
@@ -62,15 +63,28 @@ def _data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return x, y, inverted
 
 
+#: Trained weights are rounded to multiples of 2**-16 before they are cast to float32.
+GRID = 2.0**-16
+
+
 def _train() -> DigitsCNN:
+    """Train in float64 on one thread, then round the weights to a coarse grid.
+
+    Float32 training on one thread still differs between CPUs in the last bits (the vector
+    width of the kernels changes summation order), and 20 epochs amplify that into different
+    models. In float64 those differences should stay orders of magnitude below the 2**-16
+    grid, so the rounded float32 weights match across machines (checked on one machine only:
+    a weight within rounding of a grid midpoint could still differ by one step).
+    """
     x, y, _ = _data()
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # one thread: the same weights on every machine, bit for bit
+    torch.set_num_threads(1)
     try:
         torch.manual_seed(SEED)
-        model = DigitsCNN()
+        model = DigitsCNN().double()
         optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-        inputs, labels = torch.from_numpy(x[:N_TRAIN]), torch.from_numpy(y[:N_TRAIN])
+        inputs = torch.from_numpy(x[:N_TRAIN]).double()
+        labels = torch.from_numpy(y[:N_TRAIN])
         order = torch.Generator().manual_seed(SEED)
         for _ in range(EPOCHS):
             perm = torch.randperm(N_TRAIN, generator=order)
@@ -82,7 +96,10 @@ def _train() -> DigitsCNN:
                 optimizer.step()
     finally:
         torch.set_num_threads(threads)
-    return model.eval()
+    with torch.no_grad():
+        for param in model.parameters():
+            param.copy_(torch.round(param / GRID) * GRID)
+    return model.float().eval()
 
 
 def _cache_key() -> str:
