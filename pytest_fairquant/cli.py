@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -472,9 +473,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Third-party loggers that warn at import about things a fairquant user cannot act on: the
+#: bitsandbytes CPU backend's optional ``kernels`` package (it falls back to its own kernels),
+#: and torch's notice about torchao's Enum registration. The command (an application, unlike
+#: the library) keeps them to errors.
+QUIET_LOGGERS = ("bitsandbytes.backends.cpu.ops", "torch.utils._pytree")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``fairquant`` command; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
     try:
         try:
             args = build_parser().parse_args(argv)

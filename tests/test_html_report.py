@@ -232,6 +232,7 @@ def test_real_comparisons_render() -> None:
     assert page.count("<svg") >= 2
 
 
+ARTIFACTS = Path(__file__).resolve().parents[1] / ".artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = [
     "--headless",
@@ -279,6 +280,9 @@ def test_chromium_renders_page_without_console_errors(page: str, tmp_path: Path)
     console = [line for line in logged.splitlines() if ":CONSOLE" in line]
     assert console == []
     assert shot.stat().st_size > 10_000
+    # The screenshot is the test's artifact: kept at .artifacts/ (git-ignored) for a look.
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copyfile(shot, ARTIFACTS / "html-report.png")
 
 
 def test_extra_sections_render_population_tables_and_raw_data() -> None:

@@ -230,6 +230,7 @@ def _summary(report: Mapping[str, Any], rows: Sequence[Row]) -> str:
 
 def _verdict_table(rows: Sequence[Row]) -> str:
     head = [
+        "verdict",
         "method",
         "attribute",
         "gate",
@@ -240,13 +241,13 @@ def _verdict_table(rows: Sequence[Row]) -> str:
         "interval",
         "tolerance",
         "p",
-        "verdict",
         "worst group",
         "test",
     ]
     ordered = sorted(rows, key=lambda r: (r.method, r.attribute, r.gate, r.gap, r.nodeid))
     body = [
         [
+            _badge(r.verdict),
             _e(r.method),
             _e(r.attribute),
             _e(r.gate.removeprefix("assert_")),
@@ -256,8 +257,7 @@ def _verdict_table(rows: Sequence[Row]) -> str:
             _fmt(r.comparison.get("delta"), True),
             _fmt_interval(r.comparison.get("interval")),
             _fmt(r.comparison.get("tolerance", r.comparison.get("threshold"))),
-            _fmt(r.comparison.get("p_value")),
-            _badge(r.verdict),
+            _fmt_p(r.comparison.get("p_value")),
             _e(_worst(r.comparison)),
             f"<code>{_e(r.nodeid.rsplit('::', 1)[-1])}</code>",
         ]
