@@ -452,6 +452,22 @@ def resolve(
     return Settings(**values, sources=sources)
 
 
+def options_table_markdown() -> str:
+    """The option table as Markdown (in docs/configuration.md and README.md, tested there)."""
+    lines = [
+        "| ini key | flag | default | per test | meaning |",
+        "|---|---|---|---|---|",
+    ]
+    for o in OPTIONS:
+        default = o.default
+        if isinstance(default, tuple):
+            default = ", ".join(default) if default else "(none)"
+        shown = "(none)" if default is None else f"`{default}`"
+        per_test = f"`{o.name}=`" if o.per_test else ""
+        lines.append(f"| `{o.ini}` | `{o.flag}={o.metavar}` | {shown} | {per_test} | {o.help} |")
+    return "\n".join(lines)
+
+
 def configuration_markdown() -> str:
     """The text of ``docs/configuration.md``, generated from :data:`OPTIONS`."""
     lines = [
@@ -464,16 +480,8 @@ def configuration_markdown() -> str:
         "`@pytest.mark.fairquant(...)` marker of a test (for the settings marked *per test*),",
         "then the command line, then the ini file, then the default.",
         "",
-        "| ini key | flag | default | per test | meaning |",
-        "|---|---|---|---|---|",
+        options_table_markdown(),
     ]
-    for o in OPTIONS:
-        default = o.default
-        if isinstance(default, tuple):
-            default = ", ".join(default) if default else "(none)"
-        shown = "(none)" if default is None else f"`{default}`"
-        per_test = f"`{o.name}=`" if o.per_test else ""
-        lines.append(f"| `{o.ini}` | `{o.flag}={o.metavar}` | {shown} | {per_test} | {o.help} |")
     lines += [
         "",
         "Example:",

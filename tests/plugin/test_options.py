@@ -15,6 +15,7 @@ from pytest_fairquant.settings import (
     OPTIONS,
     Settings,
     configuration_markdown,
+    options_table_markdown,
 )
 
 SHOW = """
@@ -256,4 +257,15 @@ def test_report_header_shows_the_methods_and_the_gate_settings(pytester: pytest.
             "fairquant: quantization=fp16,bf16 pruning=global-magnitude-0.5 alpha=0.01 "
             "inconclusive=fail"
         ]
+    )
+
+
+def test_readme_option_table_is_generated_from_the_table() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    start = readme.index("<!-- options:start")
+    start = readme.index("\n", start) + 1
+    end = readme.index("<!-- options:end -->")
+    assert readme[start:end].strip() == options_table_markdown(), (
+        "README.md's option table is stale: replace the lines between the options:start and "
+        "options:end markers with pytest_fairquant.settings.options_table_markdown()"
     )
