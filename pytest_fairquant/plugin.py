@@ -41,13 +41,7 @@ VARIANT_FIXTURES = {"quantized_model": "quantization", "pruned_model": "pruning"
 #: The settings that hold method ids.
 VARIANT_SETTINGS = ("quantization", "pruning", "methods")
 RECORDS_KEY = "fairquant_records"
-#: Top-level report keys a section may not shadow.
-RESERVED_SECTIONS = ("comparisons", "methods", "splits", "settings", "summary", "versions")
 MSG_SECTION_NAME = "fairquant_report_section: the name must be a non-empty string; got {name!r}"
-MSG_SECTION_RESERVED = (
-    "fairquant_report_section({name!r}, ...): {name!r} is a name the report itself uses "
-    "({reserved}); choose another"
-)
 MSG_SECTION_JSON = (
     "fairquant_report_section({name!r}, ...): the content must be JSON (dicts, lists, strings, "
     "finite numbers, None) or have a to_dict() that returns it; {err}"
@@ -147,8 +141,6 @@ class SessionState:
         """Keep a named report section; a second, different section of the same name is refused."""
         if not isinstance(name, str) or not name.strip():
             raise InputError(MSG_SECTION_NAME.format(name=name))
-        if name in RESERVED_SECTIONS:
-            raise InputError(MSG_SECTION_RESERVED.format(name=name, reserved=RESERVED_SECTIONS))
         data = content.to_dict() if hasattr(content, "to_dict") else content
         try:
             data = json.loads(json.dumps(data, allow_nan=False))
@@ -581,7 +573,11 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
     state.methods.update(data["methods"])
     state.splits.update(data["splits"])
     for name, content in data.get("sections", {}).items():
-        state.add_section(name, content)
+        try:
+            state.add_section(name, content)
+        except InputError as err:  # two workers made different sections of one name
+            worker = getattr(node, "workerinput", {}).get("workerid", "a worker")
+            state.notes.append(f"fairquant: report section from {worker} dropped: {err}")
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

@@ -96,8 +96,6 @@ def test_bad_sections(fairquant_report_section):
     fairquant_report_section("mine", {"n": 1})
     with pytest.raises(ValueError, match="must be JSON .* Out of range float"):
         fairquant_report_section("nan", {"x": math.nan})
-    with pytest.raises(ValueError, match="'comparisons' is a name the report itself uses"):
-        fairquant_report_section("comparisons", {})
     with pytest.raises(ValueError, match="a different section of that name"):
         fairquant_report_section("mine", {"n": 4})
     with pytest.raises(ValueError, match="non-empty string"):
@@ -128,3 +126,28 @@ def test_report_sections_reach_the_json_report(
         "paper000": {"n": 3, "tables": {}},
         "table": {"cells": [], "title": "t"},
     }
+
+
+def test_conflicting_sections_from_two_workers_are_a_note_not_a_crash(
+    pytester: pytest.Pytester,
+) -> None:
+    for i in range(2):
+        pytester.makepyfile(
+            **{
+                f"test_w{i}": f"""
+                import time
+
+                def test_section(fairquant_report_section):
+                    fairquant_report_section("same", {{"worker": {i}}})
+                    time.sleep(0.5)  # keep both workers busy so each takes one file
+                """
+            }
+        )
+    result = pytester.runpytest_subprocess(
+        "-n", "2", "--dist=loadfile", "--fairquant-report=r.json"
+    )
+    result.assert_outcomes(passed=2)
+    report = json.loads((pytester.path / "r.json").read_text())
+    assert list(report["sections"]) == ["same"]
+    assert "report section from gw" in result.stdout.str()
+    assert "a different section of that name" in result.stdout.str()
