@@ -88,10 +88,13 @@ class Change:
     def regression(self) -> str | None:
         """Why this change is a significant regression, or None.
 
-        Two rules: a comparison that passed and now fails; or the gap's change from the dense
-        model grew and the two runs' intervals of that change do not overlap (the new lower
-        bound is above the old upper bound), which is evidence beyond resampling noise.
+        Three rules: a comparison that passed and now fails; a comparison the old run did not
+        have that fails (a new method or test that amplifies bias); or the gap's change from the
+        dense model grew and the two runs' intervals of that change do not overlap (the new
+        lower bound is above the old upper bound), which is evidence beyond resampling noise.
         """
+        if self.old is None and _verdict(self.new) == "fail":
+            return "new, and it fails"
         if self.old is None or self.new is None:
             return None
         if self.verdicts == ("pass", "fail"):

@@ -195,10 +195,15 @@ def test_compare_non_overlapping_growth_is_a_regression(old_report: dict[str, An
 def test_compare_lists_new_and_removed(old_report: dict[str, Any]) -> None:
     new = copy.deepcopy(old_report)
     removed = new["comparisons"].pop(0)
-    new["comparisons"].append(_record("uniform-int2", "fail", 0.3, [0.25, 0.35]))
-    lines = cli.format_changes(cli.diff_reports(old_report, new))
+    new["comparisons"].append(_record("uniform-int2", "pass", 0.0, [-0.01, 0.01]))
+    new["comparisons"].append(_record("nm-2:4", "fail", 0.3, [0.25, 0.35]))
+    changes = cli.diff_reports(old_report, new)
+    lines = cli.format_changes(changes)
     assert any(removed["method"] in x and x.endswith("removed") for x in lines)
     assert any("uniform-int2" in x and x.endswith("new") for x in lines)
+    # A comparison only the candidate has is a regression when it fails.
+    added = {c.key[1]: c.regression for c in changes if c.old is None}
+    assert added == {"uniform-int2": None, "nm-2:4": "new, and it fails"}
 
 
 # --------------------------------------------------------------------------- methods + sweep
