@@ -242,14 +242,17 @@ def render(comparison: Comparison, *, method: str = "compressed") -> str:
     lines = [_head(c, label, one_model), *_table(rows)]
     if len(groups) > MAX_ROWS:
         lines.append(f"  ... {len(groups) - MAX_ROWS} more groups (see the session report)")
+    # Unit-level comparisons (skew per query, values per class or model): no bootstrap.
+    unit = "matched units (queries, classes or models)" if c.interval_method == "t" else None
     lines.append(
-        f"{c.metric} per group; p = {_p(c.p_value)} ({c.test}; correction: {c.correction}), "
-        f"alpha {c.alpha:g}, {c.n_boot} bootstrap resamples, seed {c.seed}"
+        f"{c.metric} per {'unit' if unit else 'group'}; p = {_p(c.p_value)} ({c.test}; "
+        f"correction: {c.correction}), alpha {c.alpha:g}, "
+        + (f"{c.n} matched units" if unit else f"{c.n_boot} bootstrap resamples, seed {c.seed}")
     )
     more = (
-        f"about {c.required_n} samples per group would decide it"
+        f"about {c.required_n} {unit or 'samples per group'} would decide it"
         if c.required_n
-        else "more samples per group would decide it"
+        else f"more {unit or 'samples per group'} would decide it"
     )
     hint = _HINTS.get("fail-one" if one_model and c.verdict == "fail" else c.verdict)
     if hint:

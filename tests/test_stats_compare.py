@@ -341,6 +341,9 @@ def test_compare_units_verdicts_and_orientation() -> None:
     assert lower.verdict == "fail" and lower.delta > 0
     noisy = compare_units(base[:5], base[:5] + rng.normal(0, 0.2, 5), tolerance=0.01)
     assert noisy.verdict == "inconclusive" and noisy.required_n is not None
+    assert f"(5 matched units): about {noisy.required_n:,} units would decide it" in " ".join(
+        noisy.reasons
+    )
     few = compare_units([0.1, float("nan")], [0.2, 0.3])
     assert few.verdict == "insufficient_data"
     assert few.reasons == (

@@ -1,19 +1,17 @@
-"""CLIP tasks and predictions: the plugin compresses, these fixtures run zero-shot and retrieval.
+"""CLIP tasks: the plugin compresses, the gates evaluate each model with the task they are given.
 
 The plugin's ``quantized_model`` fixture gives each variant; evaluating a CLIP model needs a task
-(class prompts for zero-shot, captions for retrieval), so ``predict_with`` runs the library's
-``predict`` with one, and the gates read the resulting Predictions.
+(class prompts for zero-shot, captions for retrieval). The gates take it as ``task=`` and run
+each model once per task through the session's prediction cache.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import clip_setup
 import pytest
 
-from pytest_fairquant.evaluate import predict
 from pytest_fairquant.tasks.retrieval import RetrievalTask
 from pytest_fairquant.tasks.zeroshot import ZeroShotTask
 
@@ -34,18 +32,3 @@ def zeroshot(demographic_split: Any) -> ZeroShotTask:
 def retrieval() -> RetrievalTask:
     return RetrievalTask(clip_setup.captions(), tokenizer=clip_setup.tokenizer())
 
-
-@pytest.fixture(scope="session")
-def predict_with(fairquant_settings: Any) -> Callable[..., Any]:
-    """``predict_with(model, split, task)`` with the session's device and batch size."""
-
-    def run(model: Any, split: Any, task: Any) -> Any:
-        return predict(
-            model,
-            split,
-            task=task,
-            device=fairquant_settings.device,
-            batch_size=fairquant_settings.batch_size,
-        )
-
-    return run

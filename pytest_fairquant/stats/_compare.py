@@ -470,6 +470,10 @@ def _bootstrap(
     )
 
 
+#: ``_decide_unclear``'s "group" for unit-level (paired t-test) comparisons.
+UNITS = "of units"
+
+
 def _decide_unclear(
     mde: float | None,
     n_smallest: int,
@@ -499,10 +503,12 @@ def _decide_unclear(
     if mde is None or not math.isfinite(mde) or mde <= tolerance:
         return reasons, None
     required = math.ceil(n_smallest * (mde / tolerance) ** 2)
-    reasons.append(
-        f"minimum detectable effect {mde:.3f} > tolerance {tolerance:g} "
-        f"(group {smallest}, n={n_smallest}): about {required:,} samples would decide it"
+    where = (
+        f"({n_smallest} matched units): about {required:,} units would decide it"
+        if smallest == UNITS
+        else f"(group {smallest}, n={n_smallest}): about {required:,} samples would decide it"
     )
+    reasons.append(f"minimum detectable effect {mde:.3f} > tolerance {tolerance:g} {where}")
     return reasons, required
 
 
@@ -1183,7 +1189,7 @@ def compare_units(
                 / math.sqrt(n_units)
             )
             reasons, required_n = _decide_unclear(
-                mde, n_units, "of units", tolerance, interval, p_value, alpha
+                mde, n_units, UNITS, tolerance, interval, p_value, alpha
             )
     return Comparison(
         verdict=verdict,

@@ -17,11 +17,12 @@ pytestmark = [] if clip_setup.real_data() else [pytest.mark.fairquant(inconclusi
 K = 1000 if clip_setup.real_data() else 50
 
 
-def test_zeroshot_keeps_fvo(model, quantized_model, demographic_split, zeroshot, predict_with):
+def test_zeroshot_keeps_fvo(model, quantized_model, demographic_split, zeroshot):
     assert_no_bias_amplification(
-        predict_with(model, demographic_split, zeroshot),
-        predict_with(quantized_model, demographic_split, zeroshot),
+        model,
+        quantized_model,
         demographic_split,
+        task=zeroshot,
         attribute="gender_presentation",
         gap="fvo",
         tolerance=0.05,
@@ -30,13 +31,12 @@ def test_zeroshot_keeps_fvo(model, quantized_model, demographic_split, zeroshot,
 
 @pytest.mark.parametrize("attribute", ["gender", "race"])
 @pytest.mark.parametrize("gap", ["max_skew", "min_skew"])
-def test_retrieval_keeps_skew(
-    model, quantized_model, fairface_split, retrieval, predict_with, attribute, gap
-):
+def test_retrieval_keeps_skew(model, quantized_model, fairface_split, retrieval, attribute, gap):
     assert_no_bias_amplification(
-        predict_with(model, fairface_split, retrieval),
-        predict_with(quantized_model, fairface_split, retrieval),
+        model,
+        quantized_model,
         fairface_split,
+        task=retrieval,
         attribute=attribute,
         gap=gap,
         tolerance=0.1,
