@@ -324,3 +324,37 @@ def test_extra_sections_render_population_tables_and_raw_data() -> None:
     assert "<summary>raw data</summary>" in page and "&quot;model&quot;: &quot;m&quot;" in page
     # Without sections the page has no such heading.
     assert 'id="sections"' not in render(_report([]))
+
+
+def test_rounding_level_negatives_do_not_print_as_minus_zero() -> None:
+    from pytest_fairquant.report.html import _fmt, _fmt_interval
+
+    assert _fmt(-1e-17, signed=True) == "+0.0000"
+    assert _fmt_interval([0.0, -1e-18]) == "[+0.0000, +0.0000]"
+    assert _fmt(-0.00006, signed=True) == "-0.0001"
+
+
+def test_one_model_gate_on_the_dense_model_shows_its_value_as_dense() -> None:
+    record = {
+        "nodeid": "t::test_dense_is_fair",
+        "gate": "assert_fvo_below",
+        "method": "dense",
+        "comparison": {
+            "attribute": "race",
+            "gap": "fvo",
+            "metric": "accuracy",
+            "verdict": "pass",
+            "base_gap": None,
+            "compressed_gap": 0.1037,
+            "delta": None,
+            "interval": [0.07, 0.14],
+            "threshold": 0.15,
+            "p_value": 1.0,
+            "groups": [],
+        },
+    }
+    page = render(_report([record]))
+    row = page.split("<td>dense</td>", 1)[1].split("</tr>", 1)[0]
+    cells = re.findall(r"<td>(.*?)</td>", row)
+    # attribute, gate, gap, dense, compressed, ...
+    assert cells[3] == "0.1037" and cells[4] == "n/a"

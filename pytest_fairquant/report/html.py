@@ -177,6 +177,7 @@ def _fmt(value: Any, signed: bool = False) -> str:
     if math.isnan(x):
         reason = undefined_reason(value)
         return f'<span class="na" title="{_e(reason)}">n/a</span>' if reason else "n/a"
+    x = round(x, 4) + 0.0  # no "-0.0000" for a rounding-level negative
     return f"{x:+.4f}" if signed else f"{x:.4f}"
 
 
@@ -187,7 +188,10 @@ def _fmt_p(value: Any) -> str:
 
 def _fmt_interval(value: Any) -> str:
     iv = interval(value)
-    return "n/a" if iv is None else f"[{iv[0]:+.4f}, {iv[1]:+.4f}]"
+    if iv is None:
+        return "n/a"
+    lo, hi = (round(v, 4) + 0.0 for v in iv)
+    return f"[{lo:+.4f}, {hi:+.4f}]"
 
 
 def _badge(verdict: str) -> str:
@@ -252,8 +256,17 @@ def _verdict_table(rows: Sequence[Row]) -> str:
             _e(r.attribute),
             _e(r.gate.removeprefix("assert_")),
             _e(r.gap),
-            _fmt(r.comparison.get("base_gap")),
-            _fmt(r.comparison.get("compressed_gap")),
+            # A one-model gate (assert_fvo_below) on the dense model: its value is the dense one.
+            _fmt(
+                r.comparison.get("compressed_gap")
+                if r.method == "dense" and r.comparison.get("base_gap") is None
+                else r.comparison.get("base_gap")
+            ),
+            _fmt(
+                None
+                if r.method == "dense" and r.comparison.get("base_gap") is None
+                else r.comparison.get("compressed_gap")
+            ),
             _fmt(r.comparison.get("delta"), True),
             _fmt_interval(r.comparison.get("interval")),
             _fmt(r.comparison.get("tolerance", r.comparison.get("threshold"))),
