@@ -307,20 +307,58 @@ def _variant_key(item: pytest.Item) -> tuple[str, ...]:
     return tuple(str(callspec.params[n]) for n in VARIANT_FIXTURES if n in callspec.params)
 
 
+def _loadgroup(config: pytest.Config) -> bool:
+    """``--dist loadgroup``: the controller has it as ``dist``; xdist's workers run with
+    ``dist == "no"`` and a ``loadgroup`` flag of their own."""
+    return bool(getattr(config.option, "loadgroup", False)) or (
+        config.getoption("dist", "no") == "loadgroup"
+    )
+
+
+def _group_name(keys: tuple[str, ...]) -> str:
+    return "fairquant-" + "+".join(keys)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker hook reads the xdist_group marks
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
-    """Validate markers, and run each method's tests as one block so its variant lives briefly."""
+    """Validate markers, and run each method's tests as one block so its variant lives briefly.
+
+    Under ``pytest -n N --dist loadgroup`` each method's tests are also one xdist group, so one
+    worker runs them all and the variant is compressed once in the whole run.
+    """
     first_seen: dict[tuple[str, ...], int] = {}
+    grouped = _loadgroup(config)
     for item in items:
         try:
             item.stash[item_settings_key] = _test_settings(config, item)
         except ConfigError as err:
             raise pytest.UsageError(f"fairquant: {err}") from err
         _offer_group_report(item)
-        first_seen.setdefault(_variant_key(item), len(first_seen))
+        keys = _variant_key(item)
+        first_seen.setdefault(keys, len(first_seen))
+        if grouped and keys and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(_group_name(keys)))
     if len(first_seen) > 1:
         items.sort(key=lambda item: first_seen[_variant_key(item)])
+
+
+def _plain_nodeid(item: pytest.Item) -> str:
+    """The test id without the ``@group`` that xdist's loadgroup mode appends to it, so reports
+    and ``fairquant compare`` match serial runs."""
+    nodeid = item.nodeid
+    if _loadgroup(item.config):
+        names = sorted(
+            {
+                str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                for m in item.iter_markers("xdist_group")
+            }
+        )
+        suffix = "@" + "_".join(names)
+        if names and nodeid.endswith(suffix):
+            return nodeid[: -len(suffix)]
+    return nodeid
 
 
 def _offer_group_report(item: pytest.Item) -> None:
@@ -344,7 +382,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     method = keys[-1] if keys else None
 
     def record(gate: str, comparison: Comparison) -> None:
-        state.record(item.nodeid, gate, method, comparison)
+        state.record(_plain_nodeid(item), gate, method, comparison)
         for key, value in _headline(gate, comparison).items():
             item.user_properties.append((key, value))
 

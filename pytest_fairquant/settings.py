@@ -529,7 +529,9 @@ def configuration_markdown() -> str:
         "unless you define a `model` fixture of your own. Tests of one method run as one block so each variant is built once "
         "and released after its last test; under pytest-xdist each worker builds the variants "
         "its tests need, the prediction cache is shared, and with `fairquant_device = auto` "
-        "worker *k* uses GPU *k* mod the GPU count.",
+        "worker *k* uses GPU *k* mod the GPU count. With `--dist loadgroup` each method's tests "
+        "form one xdist group, so one worker builds each variant (pytest-xdist 3.8 ignores "
+        "groups on pytest 9.2: pytest-xdist#1386).",
         "",
     ]
     return "\n".join(lines)
