@@ -50,13 +50,18 @@ def summary_lines(records: Iterable[Mapping[str, Any]], *, verbosity: int = 0) -
     rows = [HEADER]
     for r in ordered:
         c = r["comparison"]
+        # A one-model gate (assert_fvo_below) on the dense model: its value is the dense one.
+        dense_only = not r.get("method") or r.get("method") == "dense"
+        base, comp = c.get("base_gap"), c.get("compressed_gap")
+        if dense_only and base is None:
+            base, comp = comp, None
         rows.append(
             (
                 str(r.get("method") or "-"),
                 str(c.get("attribute") or "-"),
                 str(c.get("gap")),
-                _num(c.get("base_gap")),
-                _num(c.get("compressed_gap")),
+                _num(base),
+                _num(comp),
                 _num(c.get("delta"), signed=True),
                 str(c.get("verdict")),
                 _worst(c),

@@ -151,3 +151,34 @@ def test_conflicting_sections_from_two_workers_are_a_note_not_a_crash(
     assert list(report["sections"]) == ["same"]
     assert "report section from gw" in result.stdout.str()
     assert "a different section of that name" in result.stdout.str()
+
+
+def test_terminal_row_of_a_one_model_gate_on_the_dense_model_shows_the_dense_value() -> None:
+    from pytest_fairquant.report.terminal import summary_lines
+
+    record = {
+        "nodeid": "t.py::test_dense_is_fair",
+        "gate": "assert_fvo_below",
+        "method": None,
+        "comparison": {
+            "attribute": "race",
+            "gap": "fvo",
+            "verdict": "pass",
+            "base_gap": None,
+            "compressed_gap": 0.1037,
+            "delta": None,
+        },
+    }
+    header, row, total = summary_lines([record])
+    assert row.split() == [
+        "-",
+        "race",
+        "fvo",
+        "0.1037",
+        "n/a",
+        "n/a",
+        "pass",
+        "-",
+        "test_dense_is_fair",
+    ]
+    assert total == "fairquant: 1 comparison: 1 pass"
