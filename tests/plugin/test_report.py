@@ -169,7 +169,7 @@ def test_terminal_row_of_a_one_model_gate_on_the_dense_model_shows_the_dense_val
             "delta": None,
         },
     }
-    header, row, total = summary_lines([record])
+    _header, row, total = summary_lines([record])
     assert row.split() == [
         "-",
         "race",
