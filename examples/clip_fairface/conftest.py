@@ -31,4 +31,3 @@ def zeroshot(demographic_split: Any) -> ZeroShotTask:
 @pytest.fixture(scope="session")
 def retrieval() -> RetrievalTask:
     return RetrievalTask(clip_setup.captions(), tokenizer=clip_setup.tokenizer())
-
