@@ -1,4 +1,5 @@
-"""DESIGN.md's example ("The job"), copied verbatim from the design page, runs as written."""
+"""The user-facing example runs as written: README.md's test file (always), and DESIGN.md's
+("The job", from the design page beside the checkout, when it is there)."""
 
 from __future__ import annotations
 
@@ -11,18 +12,21 @@ import pytest
 # twice in one process, which in-process runs (restoring sys.modules) would do.
 pytest.importorskip("pytest_fairquant.evaluate")
 
+README = Path(__file__).parents[2] / "README.md"
 DESIGN = Path(__file__).parents[2].parent / "shared" / "DESIGN.md"
 
 
-def _example() -> str:
-    if not DESIGN.exists():
-        pytest.skip(f"{DESIGN} is not in this checkout")
-    return DESIGN.read_text(encoding="utf-8").split("```python\n", 1)[1].split("```", 1)[0]
+def _example(page: Path) -> str:
+    """The first Python block of the page: the user's tests/test_fairness.py."""
+    if not page.exists():
+        pytest.skip(f"{page} is not in this checkout")
+    return page.read_text(encoding="utf-8").split("```python\n", 1)[1].split("```", 1)[0]
 
 
-def test_design_example_runs_once_per_method(fq: pytest.Pytester) -> None:
+@pytest.mark.parametrize("page", [README, DESIGN], ids=["README", "DESIGN"])
+def test_design_example_runs_once_per_method(fq: pytest.Pytester, page: Path) -> None:
     fq.mkdir("tests")
-    (fq.path / "tests" / "test_fairness.py").write_text(_example())
+    (fq.path / "tests" / "test_fairness.py").write_text(_example(page))
     args = ["--fairquant-data=fq_factories:make_big_split", "-p", "no:randomly"]
     first = fq.runpytest_subprocess(*args, "--snapshot-update", "-v")
     first.stdout.fnmatch_lines(
