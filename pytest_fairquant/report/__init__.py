@@ -58,6 +58,18 @@ def sorted_records(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, An
     return sorted(records, key=lambda r: str(r["nodeid"]))
 
 
+def gap_columns(method: str | None, comparison: Mapping[str, Any]) -> tuple[Any, Any]:
+    """(dense, compressed) gap of a record for the summary tables.
+
+    A one-model gate (``assert_fvo_below``) has no base gap; on the dense model its value
+    belongs in the dense column, on a variant in the compressed one.
+    """
+    base, compressed = comparison.get("base_gap"), comparison.get("compressed_gap")
+    if base is None and method in (None, "", "dense"):
+        return compressed, None
+    return base, compressed
+
+
 def build_report(
     records: Sequence[Mapping[str, Any]],
     *,
@@ -111,6 +123,7 @@ __all__ = [
     "REPORT_SCHEMA",
     "build_report",
     "check_writable",
+    "gap_columns",
     "json_path",
     "verdict_counts",
     "versions",

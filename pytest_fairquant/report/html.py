@@ -24,6 +24,7 @@ from importlib import resources
 from typing import Any
 
 from ..errors import InputError
+from . import gap_columns
 
 MSG_NOT_A_REPORT = (
     "not a fairquant report: expected a dict with a 'comparisons' list "
@@ -256,17 +257,7 @@ def _verdict_table(rows: Sequence[Row]) -> str:
             _e(r.attribute),
             _e(r.gate.removeprefix("assert_")),
             _e(r.gap),
-            # A one-model gate (assert_fvo_below) on the dense model: its value is the dense one.
-            _fmt(
-                r.comparison.get("compressed_gap")
-                if r.method == "dense" and r.comparison.get("base_gap") is None
-                else r.comparison.get("base_gap")
-            ),
-            _fmt(
-                None
-                if r.method == "dense" and r.comparison.get("base_gap") is None
-                else r.comparison.get("compressed_gap")
-            ),
+            *(_fmt(v) for v in gap_columns(r.method, r.comparison)),
             _fmt(r.comparison.get("delta"), True),
             _fmt_interval(r.comparison.get("interval")),
             _fmt(r.comparison.get("tolerance", r.comparison.get("threshold"))),

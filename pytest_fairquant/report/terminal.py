@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from . import sorted_records, verdict_counts
+from . import gap_columns, sorted_records, verdict_counts
 
 HEADER = (
     "method",
@@ -50,11 +50,7 @@ def summary_lines(records: Iterable[Mapping[str, Any]], *, verbosity: int = 0) -
     rows = [HEADER]
     for r in ordered:
         c = r["comparison"]
-        # A one-model gate (assert_fvo_below) on the dense model: its value is the dense one.
-        dense_only = not r.get("method") or r.get("method") == "dense"
-        base, comp = c.get("base_gap"), c.get("compressed_gap")
-        if dense_only and base is None:
-            base, comp = comp, None
+        base, comp = gap_columns(r.get("method"), c)
         rows.append(
             (
                 str(r.get("method") or "-"),
