@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import io
+import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -189,10 +190,7 @@ def _fmt_p(value: Any) -> str:
 
 def _fmt_interval(value: Any) -> str:
     iv = interval(value)
-    if iv is None:
-        return "n/a"
-    lo, hi = (round(v, 4) + 0.0 for v in iv)
-    return f"[{lo:+.4f}, {hi:+.4f}]"
+    return "n/a" if iv is None else f"[{_fmt(iv[0], True)}, {_fmt(iv[1], True)}]"
 
 
 def _badge(verdict: str) -> str:
@@ -350,8 +348,6 @@ def _kv(value: Any) -> str:
 
 def _kv_leaf(value: Any) -> str:
     if isinstance(value, Mapping | list):
-        import json
-
         return f"<code>{_e(json.dumps(value, sort_keys=True, default=str)[:400])}</code>"
     return _e(value)
 
@@ -427,8 +423,6 @@ def _cell_table(table: Mapping[str, Any]) -> str:
 
 
 def _section(name: str, content: Any) -> str:
-    import json
-
     parts = [f"<h3>{_e(name)}</h3>"]
     tables: list[Mapping[str, Any]] = []
     rest: Any = content
