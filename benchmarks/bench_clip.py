@@ -50,7 +50,7 @@ def queries(n: int) -> list[str]:
 
 def build(method: str, dense: Any, device: str) -> tuple[Any, float]:
     """The model for ``method`` on ``device`` and the seconds it took to make."""
-    from pytest_fairquant.compress import compress
+    from pytest_fairquant.compression import compress
     from pytest_fairquant.errors import MethodUnavailable
 
     if device == "cuda" and method == "torch-dynamic-int8":

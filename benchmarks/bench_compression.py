@@ -20,7 +20,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from pytest_fairquant.compress import compress
+from pytest_fairquant.compression import compress
 
 METHODS = (
     "bnb-int8",

@@ -29,7 +29,7 @@ import torch
 
 from pytest_fairquant import DemographicSplit
 from pytest_fairquant.cache import PredictionCache
-from pytest_fairquant.compress import compress
+from pytest_fairquant.compression import compress
 from pytest_fairquant.evaluate import (
     evaluate_variants,
     peak_memory_bytes,

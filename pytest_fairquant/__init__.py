@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
     "ClassificationTask": "pytest_fairquant.tasks.classification",
-    "CompressionInfo": "pytest_fairquant.compress",
+    "CompressionInfo": "pytest_fairquant.compression",
     "DataWarning": "pytest_fairquant.data.readers",
     "DemographicSplit": "pytest_fairquant.data.split",
     "EmbeddingTask": "pytest_fairquant.tasks.embedding",
@@ -31,9 +31,9 @@ _EXPORTS: dict[str, str] = {
     "cev": "pytest_fairquant.metrics",
     "compare": "pytest_fairquant.stats",
     "compare_units": "pytest_fairquant.stats",
-    "compress": "pytest_fairquant.compress",
-    "compression_info": "pytest_fairquant.compress",
-    "compression_methods": "pytest_fairquant.compress",
+    "compress": "pytest_fairquant.compression",
+    "compression_info": "pytest_fairquant.compression",
+    "compression_methods": "pytest_fairquant.compression",
     "demographic_parity_difference": "pytest_fairquant.metrics",
     "disparate_impact": "pytest_fairquant.metrics",
     "equalized_odds_difference": "pytest_fairquant.metrics",
@@ -42,7 +42,7 @@ _EXPORTS: dict[str, str] = {
     "fvo": "pytest_fairquant.metrics",
     "group_metrics": "pytest_fairquant.metrics",
     "group_report": "pytest_fairquant.gate",
-    "load_quantized_pretrained": "pytest_fairquant.compress",
+    "load_quantized_pretrained": "pytest_fairquant.compression",
     "max_skew": "pytest_fairquant.metrics",
     "min_skew": "pytest_fairquant.metrics",
     "population_table": "pytest_fairquant.population",
@@ -53,7 +53,7 @@ _EXPORTS: dict[str, str] = {
     "read_manifest": "pytest_fairquant.data.readers",
     "read_utkface": "pytest_fairquant.data.readers",
     "recall_disparity": "pytest_fairquant.metrics",
-    "register_method": "pytest_fairquant.compress",
+    "register_method": "pytest_fairquant.compression",
     "sde": "pytest_fairquant.metrics",
 }
 

@@ -220,7 +220,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
-    from .compress import compression_methods
+    from .compression import compression_methods
 
     statuses = compression_methods()
     rows = [("method", "available", "reason")]
@@ -279,7 +279,7 @@ def _sweep_settings(args: argparse.Namespace) -> Any:
 
 
 def _check_methods(methods: Sequence[str]) -> None:
-    from .compress import parse_method_id
+    from .compression import parse_method_id
 
     for method in methods:
         try:
@@ -311,7 +311,7 @@ def run_sweep(settings: Any, *, command: Sequence[str]) -> dict[str, Any]:
     """Compress, evaluate and compare every method of ``settings``; the session report dict."""
     import torch
 
-    from .compress import compress
+    from .compression import compress
     from .data.split import DemographicSplit
     from .evaluate import PredictionCache, predict
     from .plugin import _info_dict

@@ -580,14 +580,14 @@ def evaluate_variants(
 ) -> dict[str, Predictions | VariantFailure]:
     """``{"dense": ..., method: Predictions or VariantFailure}`` for each compression method.
 
-    Variants are built one at a time with :func:`~pytest_fairquant.compress.compress` (with
+    Variants are built one at a time with :func:`~pytest_fairquant.compression.compress` (with
     ``params[method]``), evaluated with the dense model's settings and released before the next
     one is built. A method that cannot run here, fails to compress, or yields NaN/inf scores
     becomes a :class:`VariantFailure` with the reason.
     """
     import torch
 
-    from .compress import compress
+    from .compression import compress
 
     options: dict[str, Any] = {
         "task": task,

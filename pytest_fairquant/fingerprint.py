@@ -1,7 +1,7 @@
 """Stable identities of models, used as prediction-cache keys.
 
 A dense model is identified by its class and the bytes of every parameter and buffer. A variant
-made by :func:`pytest_fairquant.compress.compress` is identified by the dense model's
+made by :func:`pytest_fairquant.compression.compress` is identified by the dense model's
 fingerprint plus the method id, its parameters and the backend versions (recorded in its
 ``fairquant_info``), so a cached variant's predictions are found without hashing quantized
 tensors, and change when the dense weights, the method or the library changes.

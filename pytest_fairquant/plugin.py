@@ -123,7 +123,7 @@ class SessionState:
         if method in self.unavailable:
             pytest.skip(self.unavailable[method])
         if method not in self.variants:
-            from .compress import compress
+            from .compression import compress
 
             try:
                 built = compress(dense, method)
@@ -264,7 +264,7 @@ def _test_settings(config: pytest.Config, node: Any) -> Settings:
 
 def check_methods(settings: Settings, names: tuple[str, ...] = tuple(VARIANT_SETTINGS)) -> None:
     """Unknown method ids are a ConfigError naming the setting and where it was set."""
-    from .compress import parse_method_id
+    from .compression import parse_method_id
 
     for name in names:
         option = OPTIONS_BY_NAME[name]

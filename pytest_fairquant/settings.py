@@ -133,6 +133,22 @@ def _subsample(value: Any) -> int | float | None:
     raise ValueError(problem)
 
 
+def _utility_drop(value: Any) -> float | None:
+    """The utility guard's largest acceptable drop: a number in [0, 1], or off."""
+    problem = "max_utility_drop must be a number in [0, 1], or 'off'"
+    if value is None or str(value).strip().lower() in ("off", "none"):
+        return None
+    if isinstance(value, bool):
+        raise ValueError(problem)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(problem) from None
+    if not 0.0 <= number <= 1.0:
+        raise ValueError(problem)
+    return number
+
+
 def _gap(value: Any) -> str:
     from .metrics.registry import GAPS
 
@@ -252,6 +268,25 @@ OPTIONS: tuple[Option, ...] = (
         per_test=True,
     ),
     Option(
+        "max_utility_drop",
+        _utility_drop,
+        0.05,
+        "Utility guard of every comparison: fail when any group's (or the overall) accuracy, or "
+        "the gate's metric, drops significantly by more than this, whatever the gap did (a gap "
+        "can narrow because every group got worse); 'off' disables it.",
+        metavar="X",
+        per_test=True,
+    ),
+    Option(
+        "skew_reference",
+        _choice("skew_reference", ("prior", "equal")),
+        "prior",
+        "Desired shares of the retrieval skews (max_skew, min_skew): 'prior' (each value's share "
+        "of the whole dataset, paper 000) or 'equal' (1 / number of values).",
+        metavar="NAME",
+        per_test=True,
+    ),
+    Option(
         "min_group_size",
         _integer("min_group_size", 1),
         30,
@@ -367,6 +402,8 @@ class Settings:
     tolerance: float = 0.02
     gap: str = "fvo"
     metric: str = "accuracy"
+    max_utility_drop: float | None = 0.05
+    skew_reference: Literal["prior", "equal"] = "prior"
     min_group_size: int = 30
     min_positives: int = 10
     n_boot: int = 1000

@@ -53,7 +53,7 @@ def _write(tmp_path: Path, name: str, report: dict[str, Any]) -> Path:
 
 #: What the sweep needs from the library (the modules other issues build).
 SWEEP_NEEDS = {
-    "compress": "compress",
+    "compression": "compress",
     "evaluate": "predict",
     "stats": "compare",
 }
@@ -210,8 +210,8 @@ def test_compare_lists_new_and_removed(old_report: dict[str, Any]) -> None:
 
 
 def test_methods_lists_availability(capsys: pytest.CaptureFixture[str]) -> None:
-    _needs("compress")
-    from pytest_fairquant.compress import compression_methods
+    _needs("compression")
+    from pytest_fairquant.compression import compression_methods
 
     statuses = compression_methods()
     code, out, _ = _run(["methods"], capsys)
@@ -276,7 +276,7 @@ def _sweep_args(out: Path, *extra: str) -> list[str]:
 
 
 def test_sweep_unknown_method_exit_2(factories: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    _needs("compress")
+    _needs("compression")
     args = _sweep_args(factories / "r.json", "--methods", "uniform-int4", "no-such-method")
     code, _, err = _run(args, capsys)
     assert code == 2

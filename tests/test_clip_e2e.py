@@ -203,7 +203,7 @@ def test_tiny_hf_clip_population_through_bitsandbytes_and_torch_dynamic(
 ) -> None:
     from transformers import AutoProcessor, CLIPModel
 
-    from pytest_fairquant.compress import compress, load_quantized_pretrained
+    from pytest_fairquant.compression import compress, load_quantized_pretrained
 
     runs = []
     for seed in range(3):
@@ -232,7 +232,7 @@ def test_tiny_hf_clip_population_through_bitsandbytes_and_torch_dynamic(
 def test_open_clip_vit_b32_matched_units(tmp_path: Path, datasets: tuple[Path, Path]) -> None:
     import open_clip
 
-    from pytest_fairquant.compress import compress
+    from pytest_fairquant.compression import compress
 
     weights = tmp_path / "vit-b-32-random.pt"
     torch.save(open_clip.create_model("ViT-B-32", pretrained=None).state_dict(), weights)
@@ -272,7 +272,7 @@ def test_tiny_hf_clip_with_bitsandbytes_cuda_kernels(
 ) -> None:
     from transformers import AutoProcessor, CLIPModel
 
-    from pytest_fairquant.compress import load_quantized_pretrained
+    from pytest_fairquant.compression import load_quantized_pretrained
 
     path = write_tiny_hf_clip(tmp_path / "clip", 0)
     processor = AutoProcessor.from_pretrained(path)
@@ -296,7 +296,7 @@ from pathlib import Path
 
 from transformers import AutoProcessor, CLIPModel
 
-from pytest_fairquant.compress import compress, load_quantized_pretrained
+from pytest_fairquant.compression import compress, load_quantized_pretrained
 from pytest_fairquant.data.facet import read_facet
 from pytest_fairquant.data.fairface import read_fairface
 from pytest_fairquant.population import measure_clip, paper000_tables, protocol_report

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from pytest_fairquant.compress import (
+from pytest_fairquant.compression import (
     CompressionInfo,
     compress,
     compression_info,

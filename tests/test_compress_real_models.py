@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from pytest_fairquant.compress import (
+from pytest_fairquant.compression import (
     MSG_NOT_LOAD_TIME,
     compress,
     load_quantized_pretrained,

@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from pytest_fairquant.compress import (
+from pytest_fairquant.compression import (
     ENTRY_POINT_GROUP,
     MSG_NEEDS_CUDA,
     MSG_NO_TARGETS,
@@ -25,7 +25,7 @@ from pytest_fairquant.compress import (
     parse_method_id,
     register_method,
 )
-from pytest_fairquant.compress import registry as registry_module
+from pytest_fairquant.compression import registry as registry_module
 from pytest_fairquant.errors import CompressionError, InputError, MethodUnavailable
 
 METRICS_IDS = (
@@ -263,7 +263,7 @@ def test_entry_points_register_methods_and_broken_ones_are_reported(
 
 def test_importing_the_package_does_not_import_torch() -> None:
     code = (
-        "import sys, pytest_fairquant.compress as c; c.parse_method_id('nm-2:4'); "
+        "import sys, pytest_fairquant.compression as c; c.parse_method_id('nm-2:4'); "
         "print('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

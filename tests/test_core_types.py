@@ -99,3 +99,42 @@ def test_importing_the_package_does_not_import_torch() -> None:
     code = "import sys, pytest_fairquant, pytest_fairquant.plugin; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+_PUBLIC_NAMES_CHECK = """
+import importlib, sys
+first = sys.argv[1]
+importlib.import_module(first)
+import pytest_fairquant
+wrong = []
+for name in sorted(pytest_fairquant._EXPORTS):
+    value = getattr(pytest_fairquant, name)
+    module = pytest_fairquant._EXPORTS[name]
+    if value is not getattr(importlib.import_module(module), name) or (
+        type(value).__name__ == "module"
+    ):
+        wrong.append(name)
+print(",".join(wrong) or "ok")
+"""
+
+
+@pytest.mark.parametrize(
+    "imported_first", ["pytest_fairquant", "pytest_fairquant.compression", "pytest_fairquant.stats"]
+)
+def test_every_public_name_is_its_documented_object_in_any_import_order(
+    imported_first: str,
+) -> None:
+    # `compress` (the function) once shared its name with the subpackage, and whichever import
+    # ran first decided what `from pytest_fairquant import compress` gave.
+    for order in ("forward", "reverse"):
+        code = _PUBLIC_NAMES_CHECK
+        if order == "reverse":
+            code = code.replace("sorted(pytest_fairquant._EXPORTS)", "sorted(pytest_fairquant._EXPORTS, reverse=True)")
+        out = subprocess.run(
+            [sys.executable, "-c", code, imported_first], capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == "ok", f"public names resolving to the wrong object: {out.stdout}"
+    from pytest_fairquant import compress
+
+    assert callable(compress) and compress.__module__.startswith("pytest_fairquant.compression")

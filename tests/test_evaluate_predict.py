@@ -14,7 +14,7 @@ from torch import nn
 
 import pytest_fairquant.evaluate as evaluate
 from pytest_fairquant import DemographicSplit
-from pytest_fairquant.compress import compress
+from pytest_fairquant.compression import compress
 from pytest_fairquant.errors import EvaluationError, InputError
 from pytest_fairquant.evaluate import (
     MSG_BATCH_SIZE,

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from pytest_fairquant.compress import MSG_NEEDS_CUDA
+from pytest_fairquant.compression import MSG_NEEDS_CUDA
 from pytest_fairquant.evaluate import (
     VariantFailure,
     evaluate_variants,
@@ -121,7 +121,7 @@ def test_peak_memory_stays_near_dense_plus_one_variant() -> None:
 
 
 def test_each_variant_is_released_before_the_next_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
-    import pytest_fairquant.compress as compress_module
+    import pytest_fairquant.compression as compress_module
 
     alive: list[weakref.ref[nn.Module]] = []
     real = compress_module.compress

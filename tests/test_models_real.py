@@ -19,7 +19,7 @@ from torch import nn
 
 from pytest_fairquant import DemographicSplit
 from pytest_fairquant.cache import PredictionCache
-from pytest_fairquant.compress import compression_methods, load_quantized_pretrained
+from pytest_fairquant.compression import compression_methods, load_quantized_pretrained
 from pytest_fairquant.evaluate import VariantFailure, evaluate_variants, predict
 from pytest_fairquant.predictions import Predictions
 from pytest_fairquant.tasks.embedding import EmbeddingTask

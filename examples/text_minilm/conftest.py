@@ -13,7 +13,7 @@ from typing import Any
 import minilm_retrieval
 import pytest
 
-from pytest_fairquant.compress import compression_info
+from pytest_fairquant.compression import compression_info
 from pytest_fairquant.predictions import Predictions
 
 

@@ -24,7 +24,7 @@ import torch  # noqa: F401
 import pytest_fairquant.data.split
 import pytest_fairquant.metrics  # noqa: F401
 
-for _name in ("stats", "evaluate", "compress"):
+for _name in ("stats", "evaluate", "compression"):
     with contextlib.suppress(ModuleNotFoundError):
         importlib.import_module(f"pytest_fairquant.{_name}")
 

@@ -113,7 +113,7 @@ def test_gates_evaluate_models_with_the_given_task_once_each(
 COUNT_COMPRESSIONS = """
 import os
 
-import pytest_fairquant.compress as compress_package
+import pytest_fairquant.compression as compress_package
 
 _compress = compress_package.compress
 CALLS = os.path.join(os.path.dirname(__file__), "compressions.txt")

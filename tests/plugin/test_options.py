@@ -54,6 +54,8 @@ CASES = [
     ("tolerance", "0.03", "0.03", 0.03),
     ("gap", "equalized_odds", "equalized_odds", "equalized_odds"),
     ("metric", "tpr", "tpr", "tpr"),
+    ("max_utility_drop", "0.1", "0.1", 0.1),
+    ("skew_reference", "equal", "equal", "equal"),
     ("min_group_size", "5", "5", 5),
     ("min_positives", "3", "3", 3),
     ("n_boot", "99", "99", 99),
@@ -143,8 +145,15 @@ def test_marker_overrides_cli_and_ini_for_one_test(pytester: pytest.Pytester, pr
         ),
         (["--fairquant-model=nocolon"], "", "a factory must be written 'package.module:callable'"),
         (["--fairquant-subsample=-3"], "", "subsample must be 0 (off)"),
+        (
+            ["--fairquant-max-utility-drop=1.5"],
+            "",
+            "--fairquant-max-utility-drop=1.5 (command line): max_utility_drop must be a number "
+            "in [0, 1], or 'off'",
+        ),
+        (["--fairquant-seed=-1"], "", "--fairquant-seed=-1 (command line): seed must be an integer"),
     ],
-    ids=["alpha-cli", "alpha-ini", "choice", "int", "gap", "factory", "subsample"],
+    ids=["alpha-cli", "alpha-ini", "choice", "int", "gap", "factory", "subsample", "utility", "seed"],
 )
 def test_invalid_values_name_the_setting_and_source(
     pytester: pytest.Pytester, args: list[str], ini: str, message: str

@@ -82,7 +82,7 @@ def test_unavailable_method_skips_with_the_backend_reason(fq: pytest.Pytester) -
     # Every real backend may run on some machine; a registered method that never can does not.
     fq.makeconftest(
         """
-        from pytest_fairquant.compress import register_method
+        from pytest_fairquant.compression import register_method
 
         class NeverHere:
             name = "never-here"

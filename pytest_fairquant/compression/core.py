@@ -27,7 +27,7 @@ MSG_NO_TARGETS = (
     "containing them, or pick a method for this architecture."
 )
 MSG_NOT_A_MODULE = "compress() needs a torch.nn.Module, got {type}"
-MSG_NO_INFO = "{type} is not a variant made by pytest_fairquant.compress (no fairquant_info)"
+MSG_NO_INFO = "{type} is not a variant made by pytest_fairquant.compression (no fairquant_info)"
 
 _KIND_NAMES = {
     "Linear": "nn.Linear",
