@@ -249,8 +249,16 @@ def render(comparison: Comparison, *, method: str = "compressed") -> str:
         f"correction: {c.correction}), alpha {c.alpha:g}, "
         + (f"{c.n} matched units" if unit else f"{c.n_boot} bootstrap resamples, seed {c.seed}")
     )
+    if c.upper_bound is not None and c.verdict == "inconclusive":
+        what = "gap" if one_model else "change"
+        lines.append(
+            f"pass needs the upper {1 - c.alpha:.0%} confidence bound of the {what} "
+            f"({_num(c.upper_bound, not one_model)}) <= {c.tolerance:g}"
+        )
+    if c.utility is not None:
+        lines.append(c.utility.describe())
     more = (
-        f"about {c.required_n} {unit or 'samples per group'} would decide it"
+        f"about {c.required_n:,} {unit or 'samples per group'} would decide it"
         if c.required_n
         else f"more {unit or 'samples per group'} would decide it"
     )
@@ -483,6 +491,8 @@ def assert_no_bias_amplification(
         "min_group_size": _opt(min_group_size, s.min_group_size),
         "min_positives": _opt(min_positives, s.min_positives),
         "correction": _opt(correction, s.correction),
+        # Before compare_options: an explicit max_utility_drop=None turns the guard off.
+        "max_utility_drop": s.max_utility_drop,
         **compare_options,
     }
     if split is not None and split.weights is not None and sample_weight is None:

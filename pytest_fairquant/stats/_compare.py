@@ -16,6 +16,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 from scipy import stats as sps
+from scipy.special import ndtri
 
 from .._arrays import as_array, as_finite
 from ..errors import InputError
@@ -31,9 +32,11 @@ from ..metrics._inputs import (
 from ..metrics.bias import bias_amplification
 from ..metrics.registry import check_gap, check_metric
 from ..undefined import Undefined
+from . import _bounds
 from ._decisions import (
     adjust,
     check_correction,
+    holm,
     minimum_detectable_effect,
     paired_drop_test,
     paired_ttest,
@@ -75,6 +78,20 @@ MSG_MULTILABEL = (
 )
 MSG_ASSESS_GAP = "assess_gap supports gap in {known}; got {got!r}"
 MSG_N_PERMUTATIONS = "n_permutations must be an int >= 1; got {got!r}"
+MSG_UTILITY_UNITS = (
+    "utility must hold one value per unit, like base_values (shape {n}); got shape {got}"
+)
+MSG_DP_MULTICLASS = (
+    "gap='demographic_parity' gates the positive-class selection rate of a binary task; with "
+    "{n_classes} classes the macro-averaged selection rate is 1/{n_classes} in every group, so "
+    "the gap is always 0 and the gate could only pass: compare one class against the rest "
+    "(y == c, pred == c) for each class c instead"
+)
+MSG_SEED = "seed must be an integer >= 0 (it seeds every resampling); got {got!r}"
+MSG_UTILITY_DROP = (
+    "max_utility_drop must be a number in [0, 1] (the largest acceptable drop of accuracy, or "
+    "of the gate's metric, in any group), or None to turn the utility guard off; got {got!r}"
+)
 
 #: Per-group metrics whose increase is the harm; for the others a decrease is.
 LOWER_IS_BETTER = frozenset({"fpr", "fnr"})
@@ -206,6 +223,10 @@ class Comparison:
     required_n: int | None
     noise_floor: float | None
     n: int
+    #: The upper confidence bound of ``delta`` that decides a pass (of the gap itself for
+    #: :func:`assess_gap`); None where no bound was computed.
+    upper_bound: float | None = None
+    utility: UtilityCheck | None = None
     versions: tuple[tuple[str, str], ...] = field(default_factory=_versions)
 
     @property
@@ -243,6 +264,7 @@ class Comparison:
             "delta": _plain(self.delta),
             "interval": _interval_list(self.interval),
             "interval_method": self.interval_method,
+            "upper_bound": _plain(self.upper_bound),
             "p_value": _plain(self.p_value),
             "test": self.test,
             "correction": self.correction,
@@ -256,6 +278,7 @@ class Comparison:
             "worst_group": None if worst is None else worst.group,
             "groups": [g.to_dict() for g in self.groups],
             "reasons": list(self.reasons),
+            "utility": None if self.utility is None else self.utility.to_dict(),
             "undefined": undefined,
             "versions": dict(self.versions),
         }
@@ -264,35 +287,78 @@ class Comparison:
 # --------------------------------------------------------------------------- validation
 
 
-def _check_alpha(alpha: Any) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
-        raise InputError(MSG_ALPHA.format(got=alpha))
-    return float(alpha)
-
-
-def _check_nonnegative(value: Any, message: str) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value < 0
+def plain_scalar(value: Any) -> Any:
+    """A numpy or torch scalar (0-d array, 0-d tensor) as the Python number it holds; anything
+    else unchanged. Booleans stay booleans, so the checks below can reject them."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, np.generic) or (
+        getattr(value, "ndim", None) == 0 and callable(getattr(value, "item", None))
     ):
-        raise InputError(message.format(got=value))
+        return value.item()
+    return value
+
+
+def _real(value: Any) -> float | None:
+    value = plain_scalar(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
     return float(value)
 
 
+def _check_alpha(alpha: Any) -> float:
+    number = _real(alpha)
+    if number is None or not 0 < number < 1:
+        raise InputError(MSG_ALPHA.format(got=alpha))
+    return number
+
+
+def _check_nonnegative(value: Any, message: str) -> float:
+    number = _real(value)
+    if number is None or number < 0:
+        raise InputError(message.format(got=value))
+    return number
+
+
+def _integer(value: Any) -> int | None:
+    value = plain_scalar(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value
+
+
 def _check_count(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    number = _integer(value)
+    if number is None or number < 1:
         raise InputError(MSG_MIN_SUPPORT.format(name=name, got=value))
-    return int(value)
+    return number
+
+
+def check_seed(seed: Any) -> int:
+    """A resampling seed: an integer >= 0 (numpy's generators reject negative seeds)."""
+    number = _integer(seed)
+    if number is None or number < 0:
+        raise InputError(MSG_SEED.format(got=seed))
+    return number
+
+
+def check_utility_drop(value: Any) -> float | None:
+    """``max_utility_drop``: None (the guard off) or a drop in [0, 1] in the metric's units."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "off"):
+        return None
+    number = _real(value)
+    if number is None or not 0 <= number <= 1:
+        raise InputError(MSG_UTILITY_DROP.format(got=value))
+    return number
 
 
 def _check_noise_floor(value: Any) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+    number = _real(value)
+    if number is None or not 0 <= number <= 1:
         raise InputError(MSG_NOISE_FLOOR.format(got=value))
-    return float(value)
+    return number
 
 
 # --------------------------------------------------------------------------- table statistics
@@ -470,46 +536,298 @@ def _bootstrap(
     )
 
 
-#: ``_decide_unclear``'s "group" for unit-level (paired t-test) comparisons.
+#: ``_undecided``'s "group" for unit-level (paired t-test) comparisons.
 UNITS = "of units"
+#: Largest factor on the sample size a required-n answer searches (beyond it: out of reach).
+_MAX_SCALE = 1e6
 
 
-def _decide_unclear(
+@dataclass(frozen=True)
+class PassBound:
+    """The upper confidence bound that decides a pass, and what it is made of.
+
+    ``value`` bounds the change of the gap (of the largest harm for ``accuracy_drop``) at
+    family-wise confidence 1 − alpha over ``n_bounds`` one-sided bounds; ``group_harm[g]`` is
+    group g's own harm bound inside that family; ``required_scale`` is the factor on every
+    group's size at which a model with these rates would pass with the stated power (None:
+    out of reach, the observed change itself is beyond the tolerance).
+    """
+
+    value: float
+    n_bounds: int
+    group_harm: tuple[float, ...]
+    required_scale: float | None
+
+
+def _bound_metrics(gap: str, shown: str) -> tuple[str, ...]:
+    if gap == "equalized_odds":
+        return ("tpr", "fpr")
+    if gap == "bias_amplification":
+        return ("selection_rate",)
+    return (shown,)
+
+
+def _bound_value(
+    counts: Sequence[_bounds.UnitCounts],
+    gap: str,
+    z: float,
+    ba_group: int,
+) -> tuple[float, NDArray[np.float64]]:
+    """The bound of ``gap``'s change for these counts at normal quantile ``z``, and the per-group
+    harm bounds of the first metric."""
+    bounds = [_bounds.group_bounds(c, z) for c in counts]
+    lower_better = counts[0].metric in LOWER_IS_BETTER
+    harms = _bounds.harm_bound(bounds[0], lower_better)
+    if gap == "accuracy_drop":
+        return float(np.nanmax(harms)), harms
+    if gap == "bias_amplification":
+        return _ba_bound(bounds[0], counts[0], ba_group), harms
+    if counts[0].metric == "selection_rate":
+        harms = np.maximum(bounds[0].change_high, -bounds[0].change_low)
+    return max(_bounds.spread_change_bound(b) for b in bounds), harms
+
+
+def _ba_bound(
+    bounds: _bounds.GroupBounds,
+    counts: _bounds.UnitCounts,
+    group: int,
+) -> float:
+    """Upper bound of BA's change: the favoured group's share of predicted positives is
+    monotone in both groups' selection rates, so its supremum over the box is taken on a grid
+    of dense rates with the changes at the corner that favours the group."""
+    other = 1 - group
+    n = counts.n[:, 0]
+    grid = np.linspace(0.0, 1.0, 41)
+    a_g = bounds.base_low[group] + grid * (bounds.base_high[group] - bounds.base_low[group])
+    a_o = bounds.base_low[other] + grid * (bounds.base_high[other] - bounds.base_low[other])
+    ag, ao = np.meshgrid(a_g, a_o, indexing="ij")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        before = n[group] * ag / (n[group] * ag + n[other] * ao)
+        sg = np.clip(ag + bounds.change_high[group], 0.0, 1.0)
+        so = np.clip(ao + bounds.change_low[other], 0.0, 1.0)
+        after = n[group] * sg / (n[group] * sg + n[other] * so)
+    # BA's label term (the true share) is the same before and after, so it cancels.
+    change = np.where(np.isfinite(after) & np.isfinite(before), after - before, np.inf)
+    return float(change.max())
+
+
+def _pass_bound(
+    cells: PairedCells, gap: str, shown: str, alpha: float, ba_group: int
+) -> tuple[PassBound, Callable[[float, float], float | None]]:
+    """The pass bound, and a function ``(power, tolerance) -> required_scale`` that searches the
+    sample-size factor (only an undecided gate needs it)."""
+    counts = [_bounds.unit_counts(cells, m) for m in _bound_metrics(gap, shown)]
+    sides = 1 if gap == "accuracy_drop" else 4
+    n_bounds = max(1, sides * sum(c.bounds_count() for c in counts))
+    z = float(ndtri(1 - alpha / n_bounds))
+    value, harms = _bound_value(counts, gap, z, ba_group)
+
+    def required_scale(power: float, tolerance: float) -> float | None:
+        planned = z + float(ndtri(power))
+
+        def passes(scale: float) -> bool:
+            scaled = [c.scaled(scale) for c in counts]
+            return _bound_value(scaled, gap, planned, ba_group)[0] <= tolerance
+
+        if tolerance <= 0 or not passes(_MAX_SCALE):
+            return None
+        lo, hi = 0.0, math.log(_MAX_SCALE)
+        if passes(1.0):
+            return 1.0
+        for _ in range(20):  # the factor to 1e-5 of its logarithm
+            mid = (lo + hi) / 2
+            lo, hi = (lo, mid) if passes(math.exp(mid)) else (mid, hi)
+        return math.exp(hi)
+
+    bound = PassBound(value, n_bounds, tuple(float(h) for h in harms), None)
+    return bound, required_scale
+
+
+def _group_mde(
+    cells: PairedCells, shown: str, tolerance: float, alpha: float, power: float
+) -> list[float | None]:
+    """Per group, the harm of its ``shown`` rate a one-sided test at alpha (Bonferroni over the
+    groups) detects with ``power``, from the score variance at the tolerance (never 0 there)."""
+    counts = _bounds.unit_counts(cells, shown)
+    harmed, helped = (
+        (counts.up, counts.down) if shown in LOWER_IS_BETTER else (counts.down, counts.up)
+    )
+    variance = _bounds.tango_variance(harmed, helped, counts.n, tolerance)
+    z_alpha = float(ndtri(1 - alpha / max(1, cells.n_groups)))
+    z_power = float(ndtri(power))
+    out: list[float | None] = []
+    for g in range(cells.n_groups):
+        defined = counts.defined[g]
+        if not defined.any():
+            out.append(None)
+            continue
+        k = int(defined.sum())
+        spread = float(np.sqrt(np.sum(variance[g][defined] / counts.n[g][defined]))) / k
+        out.append(_bounds.detectable(spread**2, 1.0, z_alpha, z_power))
+    return out
+
+
+@dataclass(frozen=True)
+class UtilityCheck:
+    """The utility guard of a comparison: did compression make the model much worse?
+
+    ``status``: ``ok`` (no group's nor the overall ``metric`` dropped significantly by more than
+    ``max_drop``), ``collapsed`` (one did: the comparison fails whatever its gap did), ``off``
+    (disabled). ``worst`` names the group (or ``overall``) with the largest drop, ``drop`` its
+    point estimate and ``p_value`` its test after Holm over the groups and the overall.
+    """
+
+    metric: str
+    max_drop: float | None
+    status: Literal["ok", "collapsed", "off"]
+    worst: str | None
+    drop: float | None
+    p_value: float | None
+    test: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "max_drop": self.max_drop,
+            "status": self.status,
+            "worst_group": self.worst,
+            "drop": _plain(self.drop),
+            "p_value": _plain(self.p_value),
+            "test": self.test,
+        }
+
+    def describe(self) -> str:
+        if self.status == "off":
+            return "utility guard off"
+        drop = "n/a" if self.drop is None else f"{self.drop:+.4f}"
+        return (
+            f"utility {self.status}: largest {self.metric} drop {drop} ({self.worst}), "
+            f"limit {self.max_drop:g}"
+        )
+
+
+def _utility_metric(metric: str, n_classes: int) -> str:
+    return metric if metric in _DROP_METRICS and (metric == "accuracy" or n_classes == 2) else (
+        "accuracy"
+    )
+
+
+def utility_check(
+    cells: PairedCells,
+    names: Sequence[str],
+    metric: str,
+    max_drop: float | None,
+    alpha: float,
+    min_group_size: int,
+) -> UtilityCheck:
+    """Per group (with at least ``min_group_size`` samples) and overall: a one-sided paired test
+    of "the ``metric`` dropped by more than ``max_drop``" (Tango's score test; exact McNemar at
+    0), Holm across them; collapsed when one is significant and its drop exceeds ``max_drop``."""
+    test = "one-sided paired score test per group and overall, Holm"
+    if max_drop is None:
+        return UtilityCheck(metric, None, "off", None, None, None, "none")
+    counts = _bounds.unit_counts(cells, metric)
+    harmed, helped = (
+        (counts.up, counts.down) if metric in LOWER_IS_BETTER else (counts.down, counts.up)
+    )
+    rows = [
+        (names[g], float(harmed[g, 0]), float(helped[g, 0]), float(counts.n[g, 0]))
+        for g in range(len(names))
+        if counts.n[g, 0] >= min_group_size
+    ]
+    rows.append(("overall", float(harmed.sum()), float(helped.sum()), float(counts.n.sum())))
+    raw = [
+        paired_drop_test(round(h), round(k), max(1, round(n)), max_drop)
+        if max_drop == 0
+        else paired_drop_test(h, k, max(n, 1.0), max_drop)  # type: ignore[arg-type]
+        for _, h, k, n in rows
+    ]
+    adjusted = holm(raw)
+    drops = [(h - k) / n if n > 0 else 0.0 for _, h, k, n in rows]
+    worst = int(np.argmax(drops))
+    collapsed = [i for i, (d, p) in enumerate(zip(drops, adjusted, strict=True)) if p < alpha and d > max_drop]
+    if collapsed:
+        worst = max(collapsed, key=lambda i: drops[i])
+    return UtilityCheck(
+        metric,
+        max_drop,
+        "collapsed" if collapsed else "ok",
+        rows[worst][0],
+        drops[worst],
+        adjusted[worst],
+        test,
+    )
+
+
+def _collapse_reason(utility: UtilityCheck, gap: str) -> str:
+    where = "overall" if utility.worst == "overall" else f"group {utility.worst}"
+    return (
+        f"compression collapsed the model: {where} lost {utility.drop:.2f} {utility.metric} "
+        f"(more than max_utility_drop {utility.max_drop:g}, p_adj = {utility.p_value:.4g}); "
+        f"the {gap} gap can narrow because every group got worse"
+    )
+
+
+def _undecided(
+    bound: PassBound,
     mde: float | None,
     n_smallest: int,
     smallest: str,
     tolerance: float,
-    interval: tuple[float, float] | None,
     p_value: float | None,
     alpha: float,
+    what: str,
 ) -> tuple[list[str], int | None]:
     """Why neither pass nor fail, and about how many samples per group would decide it."""
-    reasons = []
-    span = "undefined" if interval is None else f"[{interval[0]:+.4f}, {interval[1]:+.4f}]"
     p_text = "n/a" if p_value is None else f"{p_value:.4g}"
-    reasons.append(
-        f"the interval {span} reaches above the tolerance {tolerance:g}, "
-        f"but the harm is not significant (p = {p_text} >= alpha {alpha:g})"
-        if p_value is None or p_value >= alpha
-        else f"the harm is significant (p = {p_text}) but its point estimate is within "
-        f"the tolerance {tolerance:g}, and the interval {span} reaches above it"
-    )
+    reasons = [
+        f"the upper {1 - alpha:.0%} confidence bound of the {what} is {bound.value:+.4f}, above "
+        f"the tolerance {tolerance:g}, so harm beyond the tolerance is not ruled out; nor is it "
+        f"shown (p = {p_text})"
+    ]
     if tolerance == 0:
         reasons.append(
-            "a tolerance of 0 passes only when the interval lies at or below 0; "
-            "set a tolerance the change may use (e.g. 0.01)"
+            "a pass needs a tolerance above 0: tolerance 0 asks to prove no change at all, which "
+            "no finite sample can; set the change you accept (e.g. tolerance=0.01)"
         )
         return reasons, None
-    if mde is None or not math.isfinite(mde) or mde <= tolerance:
-        return reasons, None
-    required = math.ceil(n_smallest * (mde / tolerance) ** 2)
+    mde_text = "" if mde is None else f"minimum detectable effect {mde:.3f} "
     where = (
-        f"({n_smallest} matched units): about {required:,} units would decide it"
-        if smallest == UNITS
-        else f"(group {smallest}, n={n_smallest}): about {required:,} samples would decide it"
+        f"({n_smallest} matched units)" if smallest == UNITS else f"(group {smallest}, n={n_smallest})"
     )
-    reasons.append(f"minimum detectable effect {mde:.3f} > tolerance {tolerance:g} {where}")
+    if bound.required_scale is None:
+        reasons.append(
+            f"{mde_text}{where}: a pass is out of reach, the observed change itself is at or "
+            f"beyond the tolerance {tolerance:g}"
+        )
+        return reasons, None
+    required = math.ceil(n_smallest * bound.required_scale)
+    unit = "units" if smallest == UNITS else "samples"
+    reasons.append(f"{mde_text}{where}: about {required:,} {unit} would decide it")
     return reasons, required
+
+
+def _no_flip_notes(
+    cells: PairedCells, names: Sequence[str], shown: str, bound: PassBound, alpha: float,
+    tolerance: float
+) -> list[str]:
+    """For each group whose own harm bound keeps the gate from passing: what was observed."""
+    counts = _bounds.unit_counts(cells, shown)
+    notes = []
+    for g, name in enumerate(names):
+        h = bound.group_harm[g] if g < len(bound.group_harm) else math.nan
+        if not (h > tolerance) or counts.n.shape[1] != 1:
+            continue
+        n = counts.n[g, 0]
+        changed = counts.up[g, 0] + counts.down[g, 0]
+        word = "a drop" if shown not in LOWER_IS_BETTER else "a rise"
+        if shown == "selection_rate":
+            word = "a change"
+        notes.append(
+            f"group {name}: {changed:.0f} of {n:.0f} changed; {word} up to {h:.3f} is still "
+            f"possible at {1 - alpha:.0%} (family-wise over {bound.n_bounds} bounds)"
+        )
+    return notes
 
 
 def compare(
@@ -535,41 +853,39 @@ def compare(
     attribute: str | None = None,
     n_permutations: int = 1999,
     power: float = 0.8,
+    max_utility_drop: float | None = 0.05,
 ) -> Comparison:
     """Did compression widen ``gap`` between the groups of ``sensitive_features``?
 
-    Verdicts: ``fail`` when the amplification is significant (the test's p < ``alpha`` after
-    correction) and its point estimate exceeds ``tolerance``; ``pass`` when the bootstrap
-    interval's upper bound of the amplification is ≤ ``tolerance``; ``inconclusive`` otherwise,
-    with the minimum detectable effect of the smallest group and about how many samples would
-    decide it; ``insufficient_data`` when a group has fewer than ``min_group_size`` samples (or,
-    for rate gaps, fewer than ``min_positives`` positives/negatives); ``error`` when the gap
-    cannot be computed on these inputs (e.g. BA's train-gap filter). None passes silently.
+    Verdicts:
 
-    Gaps and their tests:
+    - ``fail`` when the amplification is significant (the test's p < ``alpha``) and its point
+      estimate exceeds ``tolerance``, or when the utility guard finds that compression collapsed
+      the model (some group's or the overall accuracy, or ``metric``, dropped significantly by
+      more than ``max_utility_drop``; ``None`` turns the guard off): a gap can narrow because
+      every group got worse.
+    - ``pass`` only when the data rule out harm beyond the tolerance: the upper confidence bound
+      of the change (family-wise 1 − alpha, valid with no observed flips; see
+      :mod:`._bounds`) is at most ``tolerance``. A tolerance of 0 never passes.
+    - ``inconclusive`` otherwise, with the minimum detectable effect of the smallest group and
+      ``required_n``, the group size at which these rates would pass (80 % power): the same
+      bound, on proportionally more samples.
+    - ``insufficient_data`` when a group has fewer than ``min_group_size`` samples (or, for rate
+      gaps, fewer than ``min_positives`` positives/negatives); ``error`` when the gap cannot be
+      computed on these inputs (e.g. BA's train-gap filter). None passes silently.
 
-    - ``fvo`` (max − min group accuracy). The FVO can only grow by as much as some group lost
-      relative to the others (FVO' − FVO ≤ max_g drop_g − min_g drop_g), so the test asks
-      whether a group lost more than the rest by more than τ: a permutation test of group labels
-      over d_i = correct_compressed − correct_dense with the max-over-groups Welch-studentized
-      statistic (family-wise over groups, single-step max-T adjusted p per group). A fail also
-      needs the FVO itself to have grown by more than τ: a group that was the best and lost
-      accuracy narrows the FVO (no fail, though its per-group p shows the harm); a group that
-      was, or becomes, the worst widens it. Use ``accuracy_drop`` to fail on any group's own loss.
-    - ``accuracy_drop``: fail if some group's own ``metric`` (accuracy, or tpr/fpr/fnr for a
-      binary task) got worse by more than τ: per group a one-sided exact McNemar test on the
-      discordant pairs (τ = 0) or Tango's score test of the paired difference (τ > 0), with
-      ``correction`` across groups; ``delta`` is the largest per-group harm.
-    - ``tpr``, ``fpr``, ``equalized_odds``, ``demographic_parity`` (max − min over groups;
-      multiclass rates macro-averaged over classes within each group) and
-      ``bias_amplification`` (needs ``train_y_true``/``train_sensitive_features``): the gap's
-      change is tested with the paired swap permutation test (exact at τ = 0); per-group rows
-      of binary tpr/fpr carry paired drop tests.
+    The fail side, per gap:
 
-    An inconclusive verdict names the smallest group's minimum detectable effect (see
-    :class:`GroupComparison`) and ``required_n = n_g · (mde / τ)²``, the group size at which the
-    effect that test detects shrinks to the tolerance. Same inputs and seed give byte-identical
-    ``to_dict()``.
+    - ``fvo``, ``tpr``, ``fpr``, ``equalized_odds``, ``demographic_parity`` (max − min over
+      groups; multiclass rates macro-averaged over classes within each group) and
+      ``bias_amplification`` (needs ``train_y_true``/``train_sensitive_features``): the change
+      of the gap itself, by the paired swap permutation test (exact at τ = 0, whatever each
+      group's churn). Per-group rows carry paired drop tests of the group's own rate.
+    - ``accuracy_drop``: some group's own ``metric`` (accuracy, or tpr/fpr/fnr for a binary
+      task) got worse by more than τ: per group a one-sided exact McNemar test (τ = 0) or
+      Tango's score test (τ > 0), ``correction`` across groups; ``delta`` is the largest harm.
+
+    Same inputs and seed give byte-identical ``to_dict()``.
     """
     gap = check_gap(gap)
     if gap in ("max_skew", "min_skew"):
@@ -581,19 +897,24 @@ def compare(
     alpha = _check_alpha(alpha)
     tolerance = _check_nonnegative(tolerance, MSG_TOLERANCE)
     n_boot = check_n_boot(n_boot)
+    seed = check_seed(seed)
     n_permutations = _check_count(n_permutations, "n_permutations")
     min_group_size = _check_count(min_group_size, "min_group_size")
     min_positives = _check_count(min_positives, "min_positives")
     correction = check_correction(correction)
     check_interval(interval)
     noise_floor = _check_noise_floor(noise_floor)
+    max_utility_drop = check_utility_drop(max_utility_drop)
     if gap == "bias_amplification" and (train_y_true is None or train_sensitive_features is None):
         raise InputError(MSG_BA_TRAIN)
 
     paired = _paired_inputs(y_true, base_pred, compressed_pred, sensitive_features, sample_weight)
     data, cells = paired.data, paired.cells
+    if data.n_classes != 2 and gap == "demographic_parity":
+        raise InputError(MSG_DP_MULTICLASS.format(n_classes=data.n_classes))
     if data.n_classes != 2 and (
-        gap == "bias_amplification" or (shown in ("tpr", "fpr", "fnr") and gap == "accuracy_drop")
+        gap == "bias_amplification"
+        or (shown in ("tpr", "fpr", "fnr") and gap == "accuracy_drop")
     ):
         check_binary(data.y_true, name="y_true", metric=f"gap={gap!r}")
     if attribute is None:
@@ -625,6 +946,14 @@ def compare(
     else:
         base_gap, compressed_gap = float(gap_of(gap, tb)), float(gap_of(gap, tc))
     delta = float(amplification(tb, tc))
+    utility = utility_check(
+        cells,
+        paired.names,
+        _utility_metric(metric, data.n_classes),
+        max_utility_drop,
+        alpha,
+        min_group_size,
+    )
 
     common = dict(
         gap=gap,
@@ -639,6 +968,7 @@ def compare(
         noise_floor=noise_floor,
         n=int(paired.sizes.sum()),
         interval_method=interval,
+        utility=utility,
     )
     notes = []
     if noise_floor:
@@ -646,78 +976,51 @@ def compare(
             f"the dense model's reruns disagree on {noise_floor:.2%} of samples (noise floor); "
             "flips at that rate are kernel noise, not compression"
         )
+    collapse = [_collapse_reason(utility, gap)] if utility.status == "collapsed" else []
     support, positives = _support(paired, _needs(gap, shown), min_group_size, min_positives)
     if gap == "bias_amplification":
         for value in (base_ba, compressed_ba):
             if isinstance(value, Undefined) and value.reason == "ba_too_few_positives":
                 support.append(value.detail)
     plain_groups = _group_rows(paired, base_values, compressed_values, positives)
-    if support:
-        return Comparison(
-            verdict="insufficient_data",
-            delta=delta,
-            interval=None,
-            p_value=None,
-            test="none (insufficient support)",
-            correction=correction,
-            groups=plain_groups,
-            reasons=(*dict.fromkeys(support), *notes),
-            required_n=None,
-            **common,  # type: ignore[arg-type]
-        )
     undefined = [v for v in (base_gap, compressed_gap, delta) if v is not None and math.isnan(v)]
-    if undefined:
-        detail = getattr(undefined[0], "detail", None) or _undefined_detail(
-            paired, base_values, compressed_values, shown
-        )
+    if support or undefined:
+        if support:
+            verdict: Verdict = "insufficient_data"
+            test, reasons = "none (insufficient support)", list(dict.fromkeys(support))
+        else:
+            detail = getattr(undefined[0], "detail", None) or _undefined_detail(
+                paired, base_values, compressed_values, shown
+            )
+            verdict, test = "error", "none (the gap is undefined)"
+            reasons = [f"{gap} is undefined: {detail}"]
         return Comparison(
-            verdict="error",
+            verdict="fail" if collapse else verdict,
             delta=delta,
             interval=None,
             p_value=None,
-            test="none (the gap is undefined)",
+            test=test,
             correction=correction,
             groups=plain_groups,
-            reasons=(f"{gap} is undefined: {detail}", *notes),
+            reasons=(*collapse, *reasons, *notes),
             required_n=None,
+            upper_bound=None,
             **common,  # type: ignore[arg-type]
         )
 
     boot = _bootstrap(cells, statistic, n_boot, seed, alpha, interval)
-    se = boot.standard_error
     g_count = len(paired.names)
-    if gap == "fvo":
-        change = (paired.compressed == data.y_true).astype(np.float64) - (
-            data.y_pred == data.y_true
-        )
-        perm = permutation_gap_test(
-            change,
-            data.groups.codes,
-            g_count,
-            tolerance=tolerance,
-            n_permutations=n_permutations,
-            seed=seed,
-            weights=data.weights,
-        )
-        p_value: float | None = perm.p_value
-        p_raw: list[float | None] = [float(p) for p in perm.p_group]
-        p_adj: list[float | None] = [float(p) for p in perm.p_adjusted]
-        failing = [
-            g
-            for g in range(g_count)
-            if p_adj[g] is not None and p_adj[g] < alpha  # type: ignore[operator]
-        ]
-        test = (
-            f"permutation test of group labels, max-over-groups Welch t of relative harm "
-            f"({n_permutations} permutations)"
-        )
-        used_correction = "max-T permutation (Westfall-Young single-step, family-wise over groups)"
-    elif gap == "accuracy_drop":
+    p_raw: list[float | None] = [None] * g_count
+    p_adj: list[float | None] = [None] * g_count
+    if gap == "accuracy_drop" or (data.n_classes == 2 and shown in ("accuracy", "tpr", "fpr")):
         raw, adjusted = _drop_tests(paired, shown, tolerance, correction)
         p_raw, p_adj = list(raw), list(adjusted)
-        drops = [harm(shown, c - b) for b, c in zip(base_values, compressed_values, strict=True)]
-        failing = [g for g in range(g_count) if adjusted[g] < alpha and drops[g] > tolerance]
-        p_value = float(min(adjusted))
+    drops = [harm(shown, c - b) for b, c in zip(base_values, compressed_values, strict=True)]
+    if gap == "accuracy_drop":
+        failing = [
+            g for g in range(g_count) if p_adj[g] < alpha and drops[g] > tolerance  # type: ignore[operator]
+        ]
+        p_value: float | None = float(min(adjusted))
         test = (
             "one-sided exact McNemar per group"
             if tolerance == 0
@@ -728,23 +1031,16 @@ def compare(
         p_value = swap_permutation_test(
             cells, amplification, tolerance=tolerance, n_permutations=n_permutations, seed=seed
         )
-        if data.n_classes == 2 and gap in ("tpr", "fpr", "equalized_odds"):
-            raw, adjusted = _drop_tests(paired, shown, tolerance, correction)
-            p_raw, p_adj = list(raw), list(adjusted)
-        else:
-            p_raw = p_adj = [None] * g_count
-        failing = []
+        failing = [
+            g
+            for g in range(g_count)
+            if p_adj[g] is not None and p_adj[g] < alpha and drops[g] > tolerance  # type: ignore[operator]
+        ]
         test = f"paired swap permutation test of the {gap} change ({n_permutations} permutations)"
         used_correction = "none (one test of the gap)"
 
-    mde = [
-        minimum_detectable_effect(
-            1.0, variance=float(s) ** 2, alpha=alpha, power=power, tests=g_count
-        )
-        if math.isfinite(s)
-        else None
-        for s in se[1:]
-    ]
+    bound, required_scale = _pass_bound(cells, gap, shown, alpha, ba_group)
+    mde = _group_mde(cells, shown, tolerance, alpha, power)
     groups = tuple(
         replace(
             row,
@@ -759,33 +1055,39 @@ def compare(
     significant = p_value is not None and p_value < alpha
     reasons: list[str] = []
     required_n = None
-    if significant and delta > tolerance:
-        verdict: Verdict = "fail"
-        worst = failing or [int(np.argmax([harm(shown, g.delta) for g in groups]))]
-        for g in worst:
-            row = groups[g]
-            p_text = "n/a" if row.p_adjusted is None else f"{row.p_adjusted:.4g}"
-            reasons.append(
-                f"group {row.group}: {shown} {row.base:.4f} -> {row.compressed:.4f} "
-                f"(delta {row.delta:+.4f}, p_adj = {p_text})"
+    what = "largest group harm" if gap == "accuracy_drop" else f"{gap} change"
+    if collapse or (significant and delta > tolerance):
+        verdict = "fail"
+        if significant and delta > tolerance:
+            worst = failing or [int(np.argmax([harm(shown, g.delta) for g in groups]))]
+            for g in worst:
+                row = groups[g]
+                p_text = "n/a" if row.p_adjusted is None else f"{row.p_adjusted:.4g}"
+                reasons.append(
+                    f"group {row.group}: {shown} {row.base:.4f} -> {row.compressed:.4f} "
+                    f"(delta {row.delta:+.4f}, p_adj = {p_text})"
+                )
+            reasons.insert(
+                0, f"{what} {delta:+.4f} > tolerance {tolerance:g} (p = {p_value:.4g})"
             )
-        reasons.insert(
-            0, f"{gap} change {delta:+.4f} > tolerance {tolerance:g} (p = {p_value:.4g})"
-        )
-    elif total_interval is not None and total_interval[1] <= tolerance:
+        reasons = [*collapse, *reasons]
+    elif tolerance > 0 and bound.value <= tolerance:
         verdict = "pass"
     else:
         verdict = "inconclusive"
         smallest = int(np.argmin(paired.sizes))
-        reasons, required_n = _decide_unclear(
+        bound = replace(bound, required_scale=required_scale(power, tolerance))
+        reasons, required_n = _undecided(
+            bound,
             mde[smallest],
             int(paired.sizes[smallest]),
             paired.names[smallest],
             tolerance,
-            total_interval,
             p_value,
             alpha,
+            what,
         )
+        reasons += _no_flip_notes(cells, paired.names, shown, bound, alpha, tolerance)
     return Comparison(
         verdict=verdict,
         delta=delta,
@@ -796,6 +1098,7 @@ def compare(
         groups=groups,
         reasons=(*reasons, *notes),
         required_n=required_n,
+        upper_bound=bound.value,
         **common,  # type: ignore[arg-type]
     )
 
@@ -894,7 +1197,9 @@ def assess_gap(
 ) -> Comparison:
     """Is one model's ``gap`` below ``threshold``?
 
-    ``pass`` when the bootstrap interval's upper bound is below the threshold; ``fail`` when
+    ``pass`` when an upper confidence bound of the gap is at most the threshold (exact
+    Clopper-Pearson bounds of every group's rate, Bonferroni over them: valid for small groups
+    and groups without errors, where a bootstrap interval collapses); ``fail`` when
     the gap is significantly above it: some pair of groups (a, b) differs by more than the
     threshold, tested one-sided per ordered pair with a z statistic whose standard errors come
     from the stratified bootstrap (independent across groups), Bonferroni over the pairs (and
@@ -908,6 +1213,7 @@ def assess_gap(
     threshold = _check_nonnegative(threshold, MSG_THRESHOLD)
     alpha = _check_alpha(alpha)
     n_boot = check_n_boot(n_boot)
+    seed = check_seed(seed)
     min_group_size = _check_count(min_group_size, "min_group_size")
     min_positives = _check_count(min_positives, "min_positives")
     check_interval(interval)
@@ -989,22 +1295,19 @@ def assess_gap(
         replace(row, interval=as_interval(boot.low[1 + g], boot.high[1 + g]))
         for g, row in enumerate(rows)
     )
+    upper = _gap_upper_bound(paired.cells, metrics, alpha)
     reasons: list[str] = []
     if p_value < alpha and value > threshold:
         verdict: Verdict = "fail"
         reasons.append(f"{gap} {value:.4f} > threshold {threshold:g} (p = {p_value:.4g})")
-    elif gap_interval is not None and gap_interval[1] < threshold:
+    elif upper <= threshold:
         verdict = "pass"
     else:
         verdict = "inconclusive"
-        span = (
-            "undefined"
-            if gap_interval is None
-            else f"[{gap_interval[0]:.4f}, {gap_interval[1]:.4f}]"
-        )
         reasons.append(
-            f"{gap} {value:.4f}: the interval {span} straddles the threshold {threshold:g} "
-            f"and the excess is not significant (p = {p_value:.4g})"
+            f"{gap} {value:.4f}: its upper {1 - alpha:.0%} confidence bound {upper:.4f} "
+            f"(exact per-group bounds, Bonferroni) is above the threshold {threshold:g}, and the "
+            f"excess is not significant (p = {p_value:.4g})"
         )
     return Comparison(
         verdict=verdict,
@@ -1012,8 +1315,22 @@ def assess_gap(
         p_value=p_value,
         groups=rows,
         reasons=tuple(reasons),
+        upper_bound=upper,
         **common,  # type: ignore[arg-type]
     )
+
+
+def _gap_upper_bound(cells: PairedCells, metrics: Sequence[str], alpha: float) -> float:
+    """Upper bound of one model's max − min gap: Clopper-Pearson bounds of every group's rate
+    (per class, macro-averaged), Bonferroni over all of them; the gap is at most the largest
+    upper bound minus the smallest lower one."""
+    counts = [_bounds.unit_counts(cells, m) for m in metrics]
+    level = alpha / max(1, 2 * sum(c.bounds_count() for c in counts))
+    upper = 0.0
+    for c in counts:
+        bounds = _bounds.group_bounds(c, float(ndtri(1 - level)))
+        upper = max(upper, float(bounds.base_high.max() - bounds.base_low.min()))
+    return upper
 
 
 def group_intervals(
@@ -1090,6 +1407,9 @@ def compare_units(
     metric: str | None = None,
     attribute: str | None = None,
     power: float = 0.8,
+    utility: Any = None,
+    max_utility_drop: float | None = 0.05,
+    utility_metric: str = "utility",
 ) -> Comparison:
     """Paired t-test over matched units (queries, classes, models) of a per-unit measure.
 
@@ -1097,11 +1417,18 @@ def compare_units(
     worse; ``higher_is_worse=None`` takes that from ``gap``: ``min_skew`` is worse when lower).
     ``fail`` when the mean harm is significantly above ``tolerance`` (one-sided
     ``scipy.stats.ttest_rel`` against the margin) and its point estimate exceeds it; ``pass``
-    when the two-sided ``1 - alpha`` t interval of the mean harm lies at or below it;
-    ``inconclusive`` otherwise. Units with a NaN on either side are left out and counted.
+    when the two-sided ``1 - alpha`` t interval of the mean harm lies at or below it (never at
+    ``tolerance`` 0); ``inconclusive`` otherwise. Units with a NaN on either side are left out
+    and counted. When every unit changed by the same amount there is no spread: the mean
+    decides alone (and the notes say so).
+
+    ``utility`` (optional, one value per unit in [0, 1]) is the compressed model's quality
+    relative to the dense one (for retrieval: the overlap of the two top-k lists); the
+    comparison fails when its mean drop is significantly above ``max_utility_drop``.
     """
     alpha = _check_alpha(alpha)
     tolerance = _check_nonnegative(tolerance, MSG_TOLERANCE)
+    max_utility_drop = check_utility_drop(max_utility_drop)
     base = as_finite_or_nan(base_values, "base_values")
     comp = as_finite_or_nan(compressed_values, "compressed_values")
     if base.shape != comp.shape or base.ndim != 1:
@@ -1167,30 +1494,39 @@ def compare_units(
     interval = test.interval
     required_n = None
     reasons: list[str] = []
-    if not math.isfinite(test.p_value):
-        # Identical differences everywhere: no spread, so the mean decides alone.
-        p_value: float | None = None
-        verdict: Verdict = "fail" if delta > tolerance else "pass"
+    utility_result = _unit_utility(utility, keep, max_utility_drop, alpha, utility_metric)
+    collapse = (
+        [_collapse_reason(utility_result, gap)] if utility_result.status == "collapsed" else []
+    )
+    no_spread = not math.isfinite(test.p_value)
+    # Identical differences everywhere: no spread, so the mean decides alone.
+    p_value: float | None = None if no_spread else test.p_value
+    if no_spread:
         interval = (delta, delta)
+    significant = delta > tolerance if no_spread else test.p_value < alpha
+    if collapse or (significant and delta > tolerance):
+        verdict: Verdict = "fail"
+        if significant and delta > tolerance:
+            p_text = "n/a (no spread)" if p_value is None else f"{p_value:.4g}"
+            reasons.append(f"mean harm {delta:+.4f} > tolerance {tolerance:g} (p = {p_text})")
+        reasons = [*collapse, *reasons]
+    elif tolerance > 0 and interval[1] <= tolerance:
+        verdict = "pass"
     else:
-        p_value = test.p_value
-        if p_value < alpha and delta > tolerance:
-            verdict = "fail"
-            reasons.append(f"mean harm {delta:+.4f} > tolerance {tolerance:g} (p = {p_value:.4g})")
-        elif interval[1] <= tolerance:
-            verdict = "pass"
-        else:
-            verdict = "inconclusive"
-            n_units = len(b)
-            sd = float(np.std(harm_values, ddof=1))
-            mde = float(
-                (sps.t.ppf(1 - alpha, n_units - 1) + sps.t.ppf(power, n_units - 1))
-                * sd
-                / math.sqrt(n_units)
-            )
-            reasons, required_n = _decide_unclear(
-                mde, n_units, UNITS, tolerance, interval, p_value, alpha
-            )
+        verdict = "inconclusive"
+        n_units = len(b)
+        sd = float(np.std(harm_values, ddof=1))
+        t_sum = float(sps.t.ppf(1 - alpha, n_units - 1) + sps.t.ppf(power, n_units - 1))
+        mde = t_sum * sd / math.sqrt(n_units)
+        scale = (
+            max(1.0, (t_sum * sd / (tolerance - delta)) ** 2 / n_units)
+            if delta < tolerance
+            else None
+        )
+        bound = PassBound(interval[1], 1, (), scale)
+        reasons, required_n = _undecided(
+            bound, mde, n_units, UNITS, tolerance, p_value, alpha, "mean harm per unit"
+        )
     return Comparison(
         verdict=verdict,
         delta=delta,
@@ -1198,8 +1534,37 @@ def compare_units(
         p_value=p_value,
         reasons=(*reasons, *notes),
         required_n=required_n,
+        upper_bound=float(interval[1]),
+        utility=utility_result,
         **common,  # type: ignore[arg-type]
     )
+
+
+def _unit_utility(
+    utility: Any,
+    keep: NDArray[np.bool_],
+    max_drop: float | None,
+    alpha: float,
+    metric: str,
+) -> UtilityCheck:
+    """The utility guard over matched units: ``utility`` holds each unit's quality of the
+    compressed model relative to the dense one in [0, 1] (1 = as good, e.g. the overlap of the
+    two top-k lists); collapsed when the mean drop 1 − utility is significantly above
+    ``max_drop`` (one-sided t-test) and its point estimate too."""
+    test = "one-sided t-test of the mean drop over units"
+    if max_drop is None or utility is None:
+        return UtilityCheck(metric, max_drop, "off", None, None, None, "none")
+    values = as_finite_or_nan(utility, "utility")
+    if values.shape != keep.shape:
+        raise InputError(MSG_UTILITY_UNITS.format(got=values.shape, n=keep.shape))
+    drop = 1.0 - values[keep & np.isfinite(values)]
+    mean = float(drop.mean()) if len(drop) else 0.0
+    if len(drop) < 2 or np.ptp(drop) == 0:
+        p = 0.0 if mean > max_drop else 1.0
+    else:
+        p = float(sps.ttest_1samp(drop, max_drop, alternative="greater").pvalue)
+    status: Literal["ok", "collapsed"] = "collapsed" if p < alpha and mean > max_drop else "ok"
+    return UtilityCheck(metric, max_drop, status, "overall", mean, p, test)
 
 
 def as_finite_or_nan(values: Any, name: str) -> NDArray[np.float64]:

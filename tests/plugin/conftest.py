@@ -107,16 +107,17 @@ def printed() -> Callable[[pytest.RunResult, str], Any]:
     return _printed
 
 
-# Two array-form gates on 600 samples: identical predictions, and 60 new errors in group b.
+# Two array-form gates on 3,000 samples: identical predictions (enough unchanged samples to
+# rule out a change of 0.02), and 300 new errors in group b.
 TWO_GATES = """
 import numpy as np
 from pytest_fairquant import assert_no_bias_amplification
 
 def data(flips):
     rng = np.random.default_rng(0)
-    groups = np.repeat(["a", "b"], 300)
-    y = rng.integers(0, 2, size=600)
-    base = np.where(rng.random(600) < 0.9, y, 1 - y)
+    groups = np.repeat(["a", "b"], 1500)
+    y = rng.integers(0, 2, size=3000)
+    base = np.where(rng.random(3000) < 0.9, y, 1 - y)
     compressed = base.copy()
     hit = np.flatnonzero((groups == "b") & (base == y))[:flips]
     compressed[hit] = 1 - compressed[hit]
@@ -126,7 +127,7 @@ def test_same():
     assert_no_bias_amplification(**data(0), tolerance=0.02)
 
 def test_worse():
-    assert_no_bias_amplification(**data(60), tolerance=0.02)
+    assert_no_bias_amplification(**data(300), tolerance=0.02)
 """
 
 

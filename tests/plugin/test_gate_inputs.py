@@ -13,8 +13,10 @@ from pytest_fairquant.gate import (
 )
 from pytest_fairquant.predictions import Predictions
 
-Y = np.array([0, 1] * 100)
-GROUPS = np.array(["a"] * 100 + ["b"] * 100)
+# 1,000 unchanged samples per group rule out a change of 0.02 (100 would not: see
+# test_stats_compare's zero-flip tests).
+Y = np.array([0, 1] * 1000)
+GROUPS = np.array(["a"] * 1000 + ["b"] * 1000)
 
 
 def _predictions(pred: np.ndarray) -> Predictions:
