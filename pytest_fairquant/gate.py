@@ -185,6 +185,9 @@ def _head(c: Comparison, label: str, one_model: bool) -> str:
             f"{c.verdict.upper()}: {c.gap} gap{where} of {label} is {_num(c.compressed_gap)}, "
             f"{relation} the threshold {_num(c.tolerance)}"
         )
+    collapsed = c.utility is not None and c.utility.status == "collapsed"
+    if c.verdict == "fail" and collapsed and c.reasons:
+        return f"FAIL: {c.gap} gap{where}: {c.reasons[0]}"
     if c.verdict == "fail":
         return (
             f"FAIL: {c.gap} gap{where} grew by {_num(c.delta, True)} "
