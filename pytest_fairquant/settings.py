@@ -307,7 +307,8 @@ OPTIONS: tuple[Option, ...] = (
         "n_boot",
         _integer("n_boot", 1),
         1000,
-        "Bootstrap resamples for intervals (and permutation resamples for tests).",
+        "Bootstrap resamples of the intervals shown. They decide no verdict: a pass needs a "
+        "confidence bound, a fail an exact or permutation test (1999 permutations).",
         metavar="N",
         per_test=True,
     ),
