@@ -8,15 +8,22 @@ interval of exactly [0, 0]. The bounds here are
 - per group (and class), the paired change of a rate δ = (up − down)/n, bounded by inverting
   Tango's (1998) score test for paired proportions: with no discordant pair the bound is
   z²/(n + z²), not 0;
-- per group, the dense model's own rate, bounded by Clopper-Pearson (exact);
+- per group, the dense model's own rate, bounded by Clopper-Pearson (exact).
 
-all at one Bonferroni level, so that together they hold with probability ≥ 1 − alpha. A gap's
-change is then bounded by its supremum over that box. For a spread (max − min over groups)
-the change is at most ``max_k,j [U_k − L_j − shortfall]``, where ``U_k`` is group k's upper
-change bound, ``L_j`` group j's lower one, and the shortfall how far the dense rates' bounds
-keep k from being the best group or j from being the worst (a middle group's loss cannot widen
-the gap). This bounds the population gap's change (the true rates before and after), not only
-the one on this evaluation set.
+A gap's change is then bounded by its supremum over the box these bounds make. For a spread
+(max − min over groups) the change is at most ``max_k,j [U_k − L_j − shortfall]``, where
+``U_k`` is group k's upper change bound, ``L_j`` group j's lower one, and the shortfall how far
+the dense rates' bounds keep k from being the best group or j from being the worst (a middle
+group's loss cannot widen the gap). This bounds the population gap's change (the true rates
+before and after), not only the one on this evaluation set.
+
+Levels (the intersection-union principle: a gate passes only when *every* part of its claim
+holds, so a false pass needs the one part that is false to pass): if the true change exceeds
+the tolerance, it does so through one pair (k, j) of groups, and the bound misses it only when
+U_k or L_j misses (alpha/4 each, over the classes of a macro average) or one of the dense
+rates' bounds does (alpha/2 over all of them). ``accuracy_drop`` passes when every group's own
+harm bound is within the tolerance: each at alpha. Equalized odds passes when both its TPR and
+its FPR spread do: each at the full level.
 """
 
 from __future__ import annotations
@@ -135,9 +142,6 @@ class UnitCounts:
             self.metric, self.n * factor, self.base * factor, self.up * factor, self.down * factor
         )
 
-    def bounds_count(self) -> int:
-        return int(self.defined.sum())
-
 
 def unit_counts(cells: PairedCells, metric: str) -> UnitCounts:
     """:class:`UnitCounts` of ``metric`` (accuracy, tpr, fnr, fpr, selection_rate) from the
@@ -194,13 +198,12 @@ class GroupBounds:
     change_high: NDArray[np.float64]
 
 
-def group_bounds(counts: UnitCounts, z: float) -> GroupBounds:
-    """Bounds of every group's dense rate and of its change, each one-sided at the level whose
-    normal quantile is ``z``."""
-    level = float(ndtr(-z))
+def group_bounds(counts: UnitCounts, z_change: float, z_base: float) -> GroupBounds:
+    """Bounds of every group's change (each one-sided at the level whose normal quantile is
+    ``z_change``) and of its dense rate (at ``z_base``), macro-averaged over classes."""
     defined = counts.defined
-    b_lo, b_hi = proportion_bounds(counts.base, counts.n, level)
-    d_lo, d_hi = change_bounds(counts.up, counts.down, counts.n, z)
+    b_lo, b_hi = proportion_bounds(counts.base, counts.n, float(ndtr(-z_base)))
+    d_lo, d_hi = change_bounds(counts.up, counts.down, counts.n, z_change)
     return GroupBounds(*(_macro(v, defined) for v in (b_lo, b_hi, d_lo, d_hi)))
 
 

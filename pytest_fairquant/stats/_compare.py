@@ -547,14 +547,13 @@ class PassBound:
     """The upper confidence bound that decides a pass, and what it is made of.
 
     ``value`` bounds the change of the gap (of the largest harm for ``accuracy_drop``) at
-    family-wise confidence 1 − alpha over ``n_bounds`` one-sided bounds; ``group_harm[g]`` is
-    group g's own harm bound inside that family; ``required_scale`` is the factor on every
+    confidence 1 − alpha (see :mod:`._bounds` for the levels of its parts); ``group_harm[g]``
+    is group g's own harm bound; ``required_scale`` is the factor on every
     group's size at which a model with these rates would pass with the stated power (None:
     out of reach, the observed change itself is beyond the tolerance).
     """
 
     value: float
-    n_bounds: int
     group_harm: tuple[float, ...]
     required_scale: float | None
 
@@ -570,12 +569,12 @@ def _bound_metrics(gap: str, shown: str) -> tuple[str, ...]:
 def _bound_value(
     counts: Sequence[_bounds.UnitCounts],
     gap: str,
-    z: float,
+    z: tuple[float, float],
     ba_group: int,
 ) -> tuple[float, NDArray[np.float64]]:
-    """The bound of ``gap``'s change for these counts at normal quantile ``z``, and the per-group
-    harm bounds of the first metric."""
-    bounds = [_bounds.group_bounds(c, z) for c in counts]
+    """The bound of ``gap``'s change for these counts at normal quantiles ``z`` (of the changes,
+    of the dense rates), and the per-group harm bounds of the first metric."""
+    bounds = [_bounds.group_bounds(c, *z) for c in counts]
     lower_better = counts[0].metric in LOWER_IS_BETTER
     harms = _bounds.harm_bound(bounds[0], lower_better)
     if gap == "accuracy_drop":
@@ -617,13 +616,19 @@ def _pass_bound(
     """The pass bound, and a function ``(power, tolerance) -> required_scale`` that searches the
     sample-size factor (only an undecided gate needs it)."""
     counts = [_bounds.unit_counts(cells, m) for m in _bound_metrics(gap, shown)]
-    sides = 1 if gap == "accuracy_drop" else 4
-    n_bounds = max(1, sides * sum(c.bounds_count() for c in counts))
-    z = float(ndtri(1 - alpha / n_bounds))
+    classes = max(c.n.shape[1] for c in counts)
+    if gap == "accuracy_drop":
+        levels = (alpha, alpha)
+    elif gap == "bias_amplification":
+        levels = (alpha / 8, alpha / 8)  # the whole box: two groups, four bounds each
+    else:
+        levels = (alpha / (4 * classes), alpha / (4 * classes * cells.n_groups))
+    z = (float(ndtri(1 - levels[0])), float(ndtri(1 - levels[1])))
     value, harms = _bound_value(counts, gap, z, ba_group)
 
     def required_scale(power: float, tolerance: float) -> float | None:
-        planned = z + float(ndtri(power))
+        extra = float(ndtri(power))
+        planned = (z[0] + extra, z[1] + extra)
 
         def passes(scale: float) -> bool:
             scaled = [c.scaled(scale) for c in counts]
@@ -639,7 +644,7 @@ def _pass_bound(
             lo, hi = (lo, mid) if passes(math.exp(mid)) else (mid, hi)
         return math.exp(hi)
 
-    bound = PassBound(value, n_bounds, tuple(float(h) for h in harms), None)
+    bound = PassBound(value, tuple(float(h) for h in harms), None)
     return bound, required_scale
 
 
@@ -825,7 +830,7 @@ def _no_flip_notes(
             word = "a change"
         notes.append(
             f"group {name}: {changed:.0f} of {n:.0f} changed; {word} up to {h:.3f} is still "
-            f"possible at {1 - alpha:.0%} (family-wise over {bound.n_bounds} bounds)"
+            f"possible at {1 - alpha:.0%} confidence"
         )
     return notes
 
@@ -1198,8 +1203,8 @@ def assess_gap(
     """Is one model's ``gap`` below ``threshold``?
 
     ``pass`` when an upper confidence bound of the gap is at most the threshold (exact
-    Clopper-Pearson bounds of every group's rate, Bonferroni over them: valid for small groups
-    and groups without errors, where a bootstrap interval collapses); ``fail`` when
+    Clopper-Pearson bounds of the groups' rates: valid for small groups and groups without
+    errors, where a bootstrap interval collapses); ``fail`` when
     the gap is significantly above it: some pair of groups (a, b) differs by more than the
     threshold, tested one-sided per ordered pair with a z statistic whose standard errors come
     from the stratified bootstrap (independent across groups), Bonferroni over the pairs (and
@@ -1306,7 +1311,7 @@ def assess_gap(
         verdict = "inconclusive"
         reasons.append(
             f"{gap} {value:.4f}: its upper {1 - alpha:.0%} confidence bound {upper:.4f} "
-            f"(exact per-group bounds, Bonferroni) is above the threshold {threshold:g}, and the "
+            f"(exact per-group bounds) is above the threshold {threshold:g}, and the "
             f"excess is not significant (p = {p_value:.4g})"
         )
     return Comparison(
@@ -1322,13 +1327,15 @@ def assess_gap(
 
 def _gap_upper_bound(cells: PairedCells, metrics: Sequence[str], alpha: float) -> float:
     """Upper bound of one model's max − min gap: Clopper-Pearson bounds of every group's rate
-    (per class, macro-averaged), Bonferroni over all of them; the gap is at most the largest
-    upper bound minus the smallest lower one."""
+    (per class, macro-averaged); the gap is at most the largest upper bound minus the smallest
+    lower one."""
     counts = [_bounds.unit_counts(cells, m) for m in metrics]
-    level = alpha / max(1, 2 * sum(c.bounds_count() for c in counts))
     upper = 0.0
     for c in counts:
-        bounds = _bounds.group_bounds(c, float(ndtri(1 - level)))
+        # A gap above the threshold is above it through one pair of groups: the bound misses
+        # it only when that pair's upper or lower bound misses (alpha/2 each, over classes).
+        z = float(ndtri(1 - alpha / (2 * c.n.shape[1])))
+        bounds = _bounds.group_bounds(c, z, z)
         upper = max(upper, float(bounds.base_high.max() - bounds.base_low.min()))
     return upper
 
@@ -1523,7 +1530,7 @@ def compare_units(
             if delta < tolerance
             else None
         )
-        bound = PassBound(interval[1], 1, (), scale)
+        bound = PassBound(interval[1], (), scale)
         reasons, required_n = _undecided(
             bound, mde, n_units, UNITS, tolerance, p_value, alpha, "mean harm per unit"
         )
