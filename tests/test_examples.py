@@ -54,6 +54,9 @@ def test_vision_digits_fails_where_compression_hurts_the_planted_group(tmp_path:
     assert verdicts["test_pruning_keeps_fvo[nm-2:4]"] == "fail"
     assert verdicts["test_quantization_keeps_fvo[bnb-int8]"] == "pass"
     assert verdicts["test_quantization_costs_no_group_accuracy[uniform-int2]"] == "fail"
+    # 2-bit weights narrow the FVO by breaking every group: the utility guard fails it.
+    assert verdicts["test_quantization_keeps_fvo[uniform-int2]"] == "fail"
+    assert verdicts["test_dense_model_is_fair_enough"] == "pass"
     assert "xfailed" in done.stdout
     assert "<svg" in report.read_text(encoding="utf-8")
 
@@ -65,6 +68,9 @@ def test_tabular_credit(tmp_path: Path) -> None:
     verdicts = _verdicts(report)
     assert verdicts["test_quantization_keeps_gaps[uniform-int8-equalized_odds]"] == "pass"
     assert verdicts["test_pruning_costs_no_group_accuracy[global-magnitude-0.5]"] == "fail"
+    # Demographic parity narrows while accuracy falls by 0.36: a collapse, never a pass.
+    assert verdicts["test_pruning_keeps_gaps[global-magnitude-0.5-demographic_parity]"] == "fail"
+    assert verdicts["test_sex_gap_where_the_data_can_tell[uniform-int8]"] == "inconclusive"
 
 
 def test_clip_fairface_on_the_generated_fixture(tmp_path: Path) -> None:
