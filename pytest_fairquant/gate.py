@@ -454,6 +454,7 @@ def assert_no_bias_amplification(
     sample_weight: Any = None,
     k: int | None = None,
     task: Any = None,
+    skew_reference: str | None = None,
     **compare_options: Any,
 ) -> Comparison | tuple[Comparison, ...]:
     """Fail when ``compressed`` widens the gap beyond ``tolerance`` relative to ``base``.
@@ -462,7 +463,11 @@ def assert_no_bias_amplification(
     in favour of ``y_true=``, ``base_pred=``, ``compressed_pred=``, ``sensitive_features=``.
     ``attribute=None`` tests every attribute of the split (the configured correction across
     them). ``max_skew``/``min_skew`` need retrieval Predictions (or models) and compare the
-    per-query skew@``k`` (default ``min(100, items)``) with a paired t-test over queries. ``None`` options
+    per-query skew@``k`` (default ``min(100, items)``; against the dataset prior, or equal shares
+    with ``skew_reference="equal"``) with a paired t-test over queries, and fail when the
+    compressed model's top k keeps too little of the dense one's (overlap@k, the utility guard).
+    ``max_utility_drop`` (default: the setting, 0.05; None turns it off) bounds the drop of
+    accuracy, or of the overlap for retrieval, that any group may suffer. ``None`` options
     take the plugin's settings (marker > CLI > ini), else the library defaults. ``task`` is how
     models are evaluated (``ClassificationTask`` by default; an ``EmbeddingTask``,
     ``ZeroShotTask`` or ``RetrievalTask`` for the other workloads). Returns the Comparison (a
@@ -502,8 +507,9 @@ def assert_no_bias_amplification(
         sample_weight = split.weights
     comparisons: list[Comparison] = []
     if gap in _RETRIEVAL_GAPS:
+        retrieval = {**options, "skew_reference": _opt(skew_reference, s.skew_reference)}
         comparisons = [
-            _compare_retrieval(inputs, name, feature, options, k)
+            _compare_retrieval(inputs, name, feature, retrieval, k)
             for name, feature in inputs.features.items()
         ]
     else:
@@ -529,19 +535,23 @@ def assert_no_bias_amplification(
 def _compare_retrieval(
     inputs: _Inputs, attribute: str, feature: Any, options: Mapping[str, Any], k: int | None
 ) -> Comparison:
-    """MaxSkew/MinSkew@k per query for both models, compared by a paired t-test over queries."""
+    """MaxSkew/MinSkew@k per query for both models, compared by a paired t-test over queries,
+    with the overlap of the two top-k lists per query as the utility guard (a ranking that went
+    flat can shrink every skew)."""
     from .metrics import skew_details
+    from .metrics.ranking import top_k_overlap
     from .stats import compare_units
 
     gap = options["gap"]
     if inputs.kind != "retrieval":
         kind = f"kind {inputs.kind!r}" if inputs.kind else "label arrays"
         raise InputError(MSG_RETRIEVAL_ONLY.format(gap=gap, kind=kind))
+    by_query = [np.asarray(s).T for s in inputs.scores]  # Predictions hold (items, queries)
+    top = k or min(100, by_query[0].shape[1])
     per_query = []
-    for scores in inputs.scores:
-        by_query = np.asarray(scores).T  # Predictions hold (items, queries); skew reads rows
+    for scores in by_query:
         details = skew_details(
-            by_query, sensitive_features=feature, k=k or min(100, by_query.shape[1])
+            scores, sensitive_features=feature, k=top, reference=options["skew_reference"]
         )
         per_query.append(details.per_query_max if gap == "max_skew" else details.per_query_min)
     return compare_units(
@@ -551,6 +561,9 @@ def _compare_retrieval(
         alpha=options["alpha"],
         gap=gap,
         attribute=attribute,
+        utility=top_k_overlap(by_query[0], by_query[1], k=top),
+        max_utility_drop=options["max_utility_drop"],
+        utility_metric=f"overlap@{top}",
     )
 
 

@@ -141,6 +141,49 @@ def test_retrieval_skew_compares_queries_pairwise() -> None:
     assert info.value.comparison.verdict == "fail"
 
 
+def test_a_retrieval_model_whose_ranking_went_flat_fails_even_if_its_skew_shrinks() -> None:
+    rng = np.random.default_rng(1)
+    items, queries = 400, 40
+    gender = np.where(np.arange(items) % 2, "f", "m")
+    # The dense model over-retrieves "m" a little; the compressed one ranks at random, so its
+    # top k mirror the data (skew shrinks) and keep almost none of the dense top k.
+    dense = rng.normal(size=(items, queries)) + np.where(gender == "m", 0.5, 0.0)[:, None]
+    flat = rng.normal(size=(items, queries))
+    with pytest.raises(FairnessAssertionError) as info:
+        assert_no_bias_amplification(
+            _retrieval(dense, "dense"),
+            _retrieval(flat, "q"),
+            sensitive_features=gender,
+            y_true=np.zeros(items, dtype=np.int64),
+            gap="max_skew",
+            k=20,
+            tolerance=0.05,
+        )
+    comparison = info.value.comparison
+    assert comparison.delta < 0  # the gap alone would not fail
+    assert comparison.verdict == "fail" and comparison.utility.status == "collapsed"
+    assert comparison.utility.metric == "overlap@20"
+    assert "compression collapsed the model: overall lost 0.9" in comparison.reasons[0]
+
+
+def test_skew_reference_comes_from_the_keyword_or_the_setting() -> None:
+    rng = np.random.default_rng(2)
+    items, queries = 300, 30
+    gender = np.where(np.arange(items) % 3, "f", "m")  # a prior of 1/3 "m"
+    dense = rng.normal(size=(items, queries))
+    noisy = dense + rng.normal(scale=0.01, size=dense.shape)
+    common = dict(
+        sensitive_features=gender, y_true=np.zeros(items, dtype=np.int64), gap="max_skew", k=30,
+        tolerance=0.05,
+    )
+    prior = assert_no_bias_amplification(_retrieval(dense, "d"), _retrieval(noisy, "q"), **common)
+    equal = assert_no_bias_amplification(
+        _retrieval(dense, "d"), _retrieval(noisy, "q"), skew_reference="equal", **common
+    )
+    # Against equal shares a random ranking over-retrieves "f" (2/3 of the items): ln(4/3).
+    assert equal.base_gap > prior.base_gap + 0.1
+
+
 def test_skew_gaps_need_retrieval_outputs() -> None:
     y, pred, groups = _labels()
     with pytest.raises(ValueError) as info:
