@@ -134,19 +134,23 @@ def _subsample(value: Any) -> int | float | None:
 
 
 def _utility_drop(value: Any) -> float | None:
-    """The utility guard's largest acceptable drop: a number in [0, 1], or off."""
-    problem = "max_utility_drop must be a number in [0, 1], or 'off'"
+    """The utility guard's largest acceptable drop: the library's own check, plus 'off'."""
     if value is None or str(value).strip().lower() in ("off", "none"):
         return None
-    if isinstance(value, bool):
-        raise ValueError(problem)
+    from .errors import InputError
+    from .stats._compare import check_utility_drop
+
     try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(problem) from None
-    if not 0.0 <= number <= 1.0:
-        raise ValueError(problem)
-    return number
+        return check_utility_drop(value if isinstance(value, (int, float)) else _float(value))
+    except InputError as err:
+        raise ValueError(str(err)) from None
+
+
+def _float(value: Any) -> Any:
+    try:
+        return float(str(value).strip())
+    except ValueError:
+        return value
 
 
 def _gap(value: Any) -> str:

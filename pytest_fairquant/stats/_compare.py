@@ -90,7 +90,8 @@ MSG_DP_MULTICLASS = (
 MSG_SEED = "seed must be an integer >= 0 (it seeds every resampling); got {got!r}"
 MSG_UTILITY_DROP = (
     "max_utility_drop must be a number in [0, 1] (the largest acceptable drop of accuracy, or "
-    "of the gate's metric, in any group), or None to turn the utility guard off; got {got!r}"
+    "of the gate's metric, in any group), or 'off' (None) to turn the utility guard off; "
+    "got {got!r}"
 )
 
 #: Per-group metrics whose increase is the harm; for the others a decrease is.

@@ -149,7 +149,7 @@ def test_marker_overrides_cli_and_ini_for_one_test(pytester: pytest.Pytester, pr
             ["--fairquant-max-utility-drop=1.5"],
             "",
             "--fairquant-max-utility-drop=1.5 (command line): max_utility_drop must be a number "
-            "in [0, 1], or 'off'",
+            "in [0, 1]",
         ),
         (["--fairquant-seed=-1"], "", "--fairquant-seed=-1 (command line): seed must be an integer"),
     ],
