@@ -23,7 +23,7 @@ from .errors import InputError
 from .undefined import Undefined
 
 if TYPE_CHECKING:
-    from .metrics.skew import Target
+    from .metrics.skew import SkewReference
     from .stats import TTestResult
 
 Correction = Literal["holm", "bonferroni", "bh", "none"]
@@ -390,7 +390,7 @@ def measure_clip(
     retrieval: Any = None,
     skew_attributes: Sequence[str] = ("gender", "race", "age"),
     k: int = 1000,
-    target: Target = "equal",
+    reference: SkewReference = "prior",
     stream: bool = False,
     device: str = "auto",
     batch_size: int = 64,
@@ -438,7 +438,7 @@ def measure_clip(
                 cache=cache,
                 method=method,
             ).scores
-        skews = retrieval_skew(ranking, fairface, skew_attributes, k=k, target=target)
+        skews = retrieval_skew(ranking, fairface, skew_attributes, k=k, reference=reference)
     records = disparity_measurements(unit, method, disparities) + skew_measurements(
         unit, method, skews
     )

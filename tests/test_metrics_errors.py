@@ -177,8 +177,8 @@ def test_recall_disparity_groups() -> None:
 def test_skew_arguments() -> None:
     with pytest.raises(InputError, match=_msg(M.MSG_K, n_items=3, got=4)):
         M.max_skew(np.zeros((2, 3)), sensitive_features=[0, 1, 1], k=4)
-    with pytest.raises(InputError, match=_msg(M.MSG_TARGET, got="uniform")):
-        M.min_skew(np.zeros((2, 3)), sensitive_features=[0, 1, 1], k=2, target="uniform")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match=_msg(M.MSG_REFERENCE, got="uniform")):
+        M.min_skew(np.zeros((2, 3)), sensitive_features=[0, 1, 1], k=2, reference="uniform")  # type: ignore[arg-type]
     with pytest.raises(
         InputError,
         match=_msg(

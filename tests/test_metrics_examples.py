@@ -141,14 +141,16 @@ def test_skew_ties_take_exactly_k_by_index() -> None:
     )
 
 
-def test_skew_substitutes_one_over_k_and_says_so() -> None:
+def test_skew_substitutes_one_over_k_capped_below_the_desired_share_and_says_so() -> None:
     labels = ["a", "a", "b", "c"]
     scores = np.array([[0.9, 0.8, 0.1, 0.0], [0.0, 0.1, 0.9, 0.8]])
-    details = M.skew_details(scores, sensitive_features=labels, k=2, target="prior")
+    details = M.skew_details(scores, sensitive_features=labels, k=2, reference="prior")
     assert details.n_substituted == 3  # query 0 misses b and c, query 1 misses a
     assert "1/k" in details.notes[0]
     assert details.desired.tolist() == pytest.approx([0.5, 0.25, 0.25])
-    assert details.skew[0].tolist() == pytest.approx([math.log(2.0), math.log(2.0), math.log(2.0)])
+    # b and c are absent: 1/k = 0.5 exceeds their desired 0.25 and would read as over-
+    # represented (+ln 2); capped at half the desired share, their skew is ln 0.5 < 0.
+    assert details.skew[0].tolist() == pytest.approx([math.log(2.0), math.log(0.5), math.log(0.5)])
     assert details.per_query_max.shape == (2,)
     assert details.max_skew == pytest.approx(details.per_query_max.mean())
 
@@ -194,8 +196,8 @@ def test_topk_indices_give_the_same_skew_as_scores() -> None:
     rng = np.random.default_rng(8)
     scores = rng.normal(size=(6, 50))
     values = rng.choice(["a", "b", "c"], 50)
-    from_scores = M.skew_details(scores, sensitive_features=values, k=10, target="prior")
+    from_scores = M.skew_details(scores, sensitive_features=values, k=10, reference="prior")
     top = np.argsort(-scores, axis=1, kind="stable")[:, :12]  # more columns than k are fine
-    from_top = M.topk_skew_details(top, sensitive_features=values, k=10, target="prior")
+    from_top = M.topk_skew_details(top, sensitive_features=values, k=10, reference="prior")
     assert np.array_equal(from_top.skew, from_scores.skew)
     assert from_top.to_dict() == from_scores.to_dict()

@@ -150,14 +150,19 @@ def test_skews_are_finite_and_ordered(scores: np.ndarray, data: st.DataObject) -
     n_items = scores.shape[1]
     values = data.draw(arrays(np.int64, n_items, elements=st.integers(0, 3)))
     k = data.draw(st.integers(1, n_items))
-    target = data.draw(st.sampled_from(["equal", "prior"]))
-    details = M.skew_details(scores, sensitive_features=values, k=k, target=target)
+    reference = data.draw(st.sampled_from(["prior", "equal"]))
+    details = M.skew_details(scores, sensitive_features=values, k=k, reference=reference)
     assert np.isfinite(details.skew).all()
     assert (details.per_query_min <= details.per_query_max).all()
     assert details.min_skew <= details.max_skew
+    # a value absent from a query's top k is under-represented, whatever k and the shares
+    codes = M.encode_groups(values, None).codes
+    for query, top in enumerate(np.argsort(-scores, axis=1, kind="stable")[:, :k]):
+        absent = np.setdiff1d(np.arange(len(details.values)), codes[top])
+        assert (details.skew[query, absent] < 0).all()
     shuffled = data.draw(st.permutations(range(n_items)))
     again = M.skew_details(
-        scores[:, shuffled], sensitive_features=values[shuffled], k=k, target=target
+        scores[:, shuffled], sensitive_features=values[shuffled], k=k, reference=reference
     )
     # with no ties, ranking does not depend on item order
     if all(len(np.unique(row)) == n_items for row in scores):

@@ -154,16 +154,16 @@ def test_skew_on_the_metrics_page_example_from_scores_and_from_topk() -> None:
         assert result.min_skew == pytest.approx(np.log(0.5), abs=1e-12)
 
 
-@pytest.mark.parametrize("target", ["equal", "prior"])
-def test_skew_from_streamed_topk_equals_skew_from_dense_scores(target: str) -> None:
+@pytest.mark.parametrize("reference", ["prior", "equal"])
+def test_skew_from_streamed_topk_equals_skew_from_dense_scores(reference: str) -> None:
     rng = np.random.default_rng(7)
     n, q, k = 120, 6, 15
     scores = np.round(rng.normal(size=(n, q)), 1)  # rounding makes ties
     race = rng.choice(["a", "b", "c", "d"], size=n, p=[0.55, 0.25, 0.15, 0.05])
     split = skew_split(rng.choice(["x", "y"], size=n), race=race)
-    dense = retrieval_skew(scores, split, ["g", "race"], k=k, target=target)  # type: ignore[arg-type]
+    dense = retrieval_skew(scores, split, ["g", "race"], k=k, reference=reference)  # type: ignore[arg-type]
     streamed = retrieval_skew(
-        streaming_topk(batches(scores, 16), k), split, ["g", "race"], k=k, target=target
+        streaming_topk(batches(scores, 16), k), split, ["g", "race"], k=k, reference=reference
     )  # type: ignore[arg-type]
     for attribute in ("g", "race"):
         a, b = dense[attribute], streamed[attribute]

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from ..data.split import DemographicSplit
     from ..metrics import SkewDetails
-    from ..metrics.skew import Target
+    from ..metrics.skew import SkewReference
 
 MSG_NO_QUERIES = "queries is empty: retrieval needs at least one text query"
 MSG_BAD_K = "k must be a positive int no larger than the number of images ({n}); got {k!r}"
@@ -206,13 +206,15 @@ def retrieval_skew(
     attributes: Sequence[str] | str,
     *,
     k: int,
-    target: Target = "equal",
+    reference: SkewReference = "prior",
 ) -> dict[str, SkewDetails]:
     """MaxSkew@k / MinSkew@k per attribute (METRICS.md "Retrieval skew"), from metrics' functions.
 
     ``ranking`` is either the (n_images, Q) score matrix (``Predictions.scores``, read by
     :func:`skew_details`) or the (Q, k) top-k image indices of :func:`streaming_topk` /
     :func:`stream_topk` (read by :func:`topk_skew_details`); both give the same numbers.
+    ``reference`` is the desired share of each value: its share of the whole split ("prior",
+    paper 000) or 1/#values ("equal").
     """
     from ..metrics import skew_details, topk_skew_details
 
@@ -221,7 +223,7 @@ def retrieval_skew(
     if arr.dtype.kind in "iu":
         return {
             a: topk_skew_details(
-                arr, sensitive_features=split.sensitive_features(a), k=k, target=target
+                arr, sensitive_features=split.sensitive_features(a), k=k, reference=reference
             )
             for a in names
         }
@@ -230,7 +232,7 @@ def retrieval_skew(
         raise InputError(MSG_RANKING.format(n=len(split), shape=scores.shape))
     return {
         a: skew_details(
-            scores.T, sensitive_features=split.sensitive_features(a), k=k, target=target
+            scores.T, sensitive_features=split.sensitive_features(a), k=k, reference=reference
         )
         for a in names
     }
