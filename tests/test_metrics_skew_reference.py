@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
 
 from pytest_fairquant import metrics as M
+from pytest_fairquant.predictions import Predictions
+from pytest_fairquant.gate import GateContext, assert_no_bias_amplification, gate_context
+from pytest_fairquant.settings import Settings
+from pytest_fairquant.stats import Comparison
 
 #: FairFace validation images per paper 000 age group (younger 0-19, middle 20-49, older 50+).
 FAIRFACE_VAL_AGES = {
@@ -59,3 +64,41 @@ def test_a_value_absent_from_the_top_k_never_gets_a_positive_skew(reference: str
     assert details.min_skew < 0
     assert details.max_skew == pytest.approx(math.log(1.0 / (1 / 7)))
     assert any("below the desired share" in note for note in details.notes)
+
+
+def _retrieval(scores: np.ndarray, method: str) -> Predictions:
+    return Predictions(scores, None, None, "retrieval", "retrieval", method, method, "split")
+
+
+def test_the_gate_takes_the_reference_from_the_keyword_else_the_active_settings() -> None:
+    rng = np.random.default_rng(3)
+    items, queries = 300, 30
+    gender = np.where(np.arange(items) % 3, "f", "m")  # prior: 2/3 "f", 1/3 "m"
+    dense = rng.normal(size=(items, queries))
+    noisy = dense + rng.normal(scale=0.01, size=dense.shape)
+
+    def gate(**options: Any) -> Comparison:
+        result = assert_no_bias_amplification(
+            _retrieval(dense, "dense"),
+            _retrieval(noisy, "q"),
+            sensitive_features=gender,
+            y_true=np.zeros(items, dtype=np.int64),
+            gap="max_skew",
+            k=30,
+            tolerance=0.05,
+            **options,
+        )
+        assert isinstance(result, Comparison)
+        return result
+
+    by_query = dense.T
+    expected = {
+        reference: M.max_skew(by_query, sensitive_features=gender, k=30, reference=reference)
+        for reference in ("prior", "equal")
+    }
+    assert expected["equal"] > expected["prior"] + 0.1  # ln(4/3) of over-retrieved "f"
+    assert gate().base_gap == pytest.approx(expected["prior"])
+    assert gate(skew_reference="equal").base_gap == pytest.approx(expected["equal"])
+    with gate_context(GateContext(settings=Settings(skew_reference="equal"))):
+        assert gate().base_gap == pytest.approx(expected["equal"])
+        assert gate(skew_reference="prior").base_gap == pytest.approx(expected["prior"])
