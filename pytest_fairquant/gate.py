@@ -186,14 +186,17 @@ def _head(c: Comparison, label: str, one_model: bool) -> str:
             f"{relation} the threshold {_num(c.tolerance)}"
         )
     collapsed = c.utility is not None and c.utility.status == "collapsed"
-    if c.verdict == "fail" and collapsed and c.reasons:
+    grew = c.delta is not None and c.delta > c.tolerance and (c.p_value or 1.0) < c.alpha
+    if c.verdict == "fail" and collapsed and not grew and c.reasons:
         return f"FAIL: {c.gap} gap{where}: {c.reasons[0]}"
     if c.verdict == "fail":
-        return (
+        head = (
             f"FAIL: {c.gap} gap{where} grew by {_num(c.delta, True)} "
             f"(dense {_num(c.base_gap)} -> {label} {_num(c.compressed_gap)}), "
             f"beyond the tolerance {_num(c.tolerance)}"
         )
+        # The utility guard's reason comes first among the reasons when it fired too.
+        return f"{head}; and {c.reasons[0]}" if collapsed and c.reasons else head
     return f"PASS: {c.gap} gap{where} changed by {_num(c.delta, True)}, within {_num(c.tolerance)}"
 
 

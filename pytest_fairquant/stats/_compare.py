@@ -765,13 +765,18 @@ def utility_check(
     )
 
 
-def _collapse_reason(utility: UtilityCheck, gap: str) -> str:
+def _collapse_reason(utility: UtilityCheck, gap: str, delta: float, tolerance: float) -> str:
     where = "overall" if utility.worst == "overall" else f"group {utility.worst}"
-    return (
+    reason = (
         f"compression collapsed the model: {where} lost {utility.drop:.2f} {utility.metric} "
-        f"(more than max_utility_drop {utility.max_drop:g}, p_adj = {utility.p_value:.4g}); "
-        f"the {gap} gap can narrow because every group got worse"
+        f"(more than max_utility_drop {utility.max_drop:g}, p_adj = {utility.p_value:.4g})"
     )
+    if not delta > tolerance:
+        reason += (
+            f"; the {gap} change {delta:+.4f} does not show it: a gap can narrow because every "
+            "group got worse"
+        )
+    return reason
 
 
 def _undecided(
@@ -982,7 +987,9 @@ def compare(
             f"the dense model's reruns disagree on {noise_floor:.2%} of samples (noise floor); "
             "flips at that rate are kernel noise, not compression"
         )
-    collapse = [_collapse_reason(utility, gap)] if utility.status == "collapsed" else []
+    collapse = (
+        [_collapse_reason(utility, gap, delta, tolerance)] if utility.status == "collapsed" else []
+    )
     support, positives = _support(paired, _needs(gap, shown), min_group_size, min_positives)
     if gap == "bias_amplification":
         for value in (base_ba, compressed_ba):
@@ -1504,7 +1511,9 @@ def compare_units(
     reasons: list[str] = []
     utility_result = _unit_utility(utility, keep, max_utility_drop, alpha, utility_metric)
     collapse = (
-        [_collapse_reason(utility_result, gap)] if utility_result.status == "collapsed" else []
+        [_collapse_reason(utility_result, gap, delta, tolerance)]
+        if utility_result.status == "collapsed"
+        else []
     )
     no_spread = not math.isfinite(test.p_value)
     # Identical differences everywhere: no spread, so the mean decides alone.
