@@ -3,7 +3,8 @@
 Definitions follow ../shared/METRICS.md (docs/metrics.md is the user reference). A value that
 cannot be estimated is an :class:`~pytest_fairquant.undefined.Undefined` NaN with a reason,
 never 0. Functions whose result has more to say than one number (excluded classes, skew's 1/k
-substitutions, per-query values) have a ``*_details`` companion returning a frozen dataclass.
+substitutions, per-query values, TCB's less common value) have a ``*_details`` companion
+returning a frozen dataclass.
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ from .bias import (
     MSG_IDENTITY,
     MSG_IDENTITY_MISMATCH,
     MSG_MULTILABEL,
+    CalibrationBias,
     bias_amplification,
     expected_calibration_error,
     label_interrelation,
     threshold_calibration_bias,
+    threshold_calibration_bias_details,
     uncertainty,
 )
 from .drift import (
@@ -129,6 +132,7 @@ __all__ = [
     "MSG_WEIGHTS",
     "MSG_WEIGHT_KEYS",
     "MSG_WEIGHT_SHAPE",
+    "CalibrationBias",
     "ErrorSpread",
     "GroupReport",
     "RecallDisparity",
@@ -165,6 +169,7 @@ __all__ = [
     "skew_details",
     "sparsity",
     "threshold_calibration_bias",
+    "threshold_calibration_bias_details",
     "topk_skew_details",
     "true_positive_rate_difference",
     "uncertainty",

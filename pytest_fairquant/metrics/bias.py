@@ -7,7 +7,9 @@ give a tuple with one value per label.
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -38,8 +40,9 @@ MSG_MULTILABEL = (
     "{name} must be a 2-D (n, L) matrix of predicted labels with L >= 2; got shape {shape}"
 )
 
-#: Paper 004's filters for Bias Amplification.
-BA_MIN_POSITIVES = 10
+#: Paper 004's filters for Bias Amplification. BA_MIN_CELL: the fewest test samples in each
+#: identity x label cell (the text, sec. 2.2; the released code checks the positives only).
+BA_MIN_CELL = 10
 BA_MIN_RELATIVE_TRAIN_GAP = 0.1
 
 Value = float | tuple[float, ...]
@@ -74,9 +77,11 @@ def bias_amplification(
     """BA = N(Â=1, I=g)/N(Â=1) − N(A=1, I=g)/N(A=1) on the test set (paper 004, sec. 2.2).
 
     The group g is the identity value (I=1 is the second of the two sorted values) with the
-    higher P_train(A=1 | I). Undefined when either identity has fewer than 10 test positives,
-    when the relative train gap |P1 − P0| / min(P1, P0) is below 0.1, or with no predicted
-    positives.
+    higher P_train(A=1 | I). Undefined when either identity has fewer than 10 test positives
+    (``ba_too_few_positives``) or fewer than 10 test negatives (``too_few_samples``: paper 004's
+    text asks for 10 in every identity x label cell, its released code checks the positives
+    only), when the relative train gap |P1 − P0| / min(P1, P0) is below 0.1, or with no
+    predicted positives.
     """
     truth, multilabel = _binary(y_true, "y_true", "bias_amplification")
     pred, _ = _binary(y_pred, "y_pred", "bias_amplification", n=len(truth))
@@ -95,6 +100,7 @@ def bias_amplification(
     onehot = np.eye(2)[identity]
     true_pos = truth.T @ onehot  # (L, 2): N(A=1, I=i)
     pred_pos = pred.T @ onehot
+    true_neg = onehot.sum(axis=0)[None, :] - true_pos  # (L, 2): N(A=0, I=i)
     train_onehot = np.eye(2)[train_identity]
     train_rate = (train.T @ train_onehot) / train_onehot.sum(axis=0)  # P_train(A=1 | I=i)
     values: list[float] = []
@@ -103,12 +109,21 @@ def bias_amplification(
         group = 1 if p1 > p0 else 0
         low = min(p0, p1)
         relative_gap = abs(p1 - p0) / low if low > 0 else (np.inf if p1 != p0 else 0.0)
-        if true_pos[label].min() < BA_MIN_POSITIVES:
+        if true_pos[label].min() < BA_MIN_CELL:
             short = names[int(np.argmin(true_pos[label]))]
             values.append(
                 Undefined(
                     "ba_too_few_positives",
-                    f"identity {short!r} has {int(true_pos[label].min())} test positives; BA needs {BA_MIN_POSITIVES}",
+                    f"identity {short!r} has {int(true_pos[label].min())} test positives; BA needs {BA_MIN_CELL}",
+                )
+            )
+        elif true_neg[label].min() < BA_MIN_CELL:
+            short = names[int(np.argmin(true_neg[label]))]
+            values.append(
+                Undefined(
+                    "too_few_samples",
+                    f"identity {short!r} has {int(true_neg[label].min())} test samples with "
+                    f"label 0; BA needs {BA_MIN_CELL} in every identity x label cell (paper 004, sec. 2.2)",
                 )
             )
         elif relative_gap < BA_MIN_RELATIVE_TRAIN_GAP:
@@ -130,25 +145,87 @@ def bias_amplification(
     return _unwrap(values, multilabel)
 
 
-def threshold_calibration_bias(y_true: Any, y_pred: Any) -> Value:
-    """N(Â=1)/N(A=1) when positives are the minority (mean(A) < 0.5), else N(Â=0)/N(A=0); 1 is ideal."""
+@dataclass(frozen=True)
+class CalibrationBias:
+    """Threshold calibration bias with the less common value of A it was measured on.
+
+    ``minority`` holds that value (0 or 1) per label; ``source`` says which labels decided it:
+    ``"train"`` (``train_y_true`` was given, as in paper 004's code) or ``"test"``.
+    """
+
+    value: Value
+    minority: tuple[int, ...]
+    source: Literal["train", "test"]
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        if self.source == "train":
+            return (
+                "the less common value of each label was decided on the training labels "
+                "(train_y_true), as paper 004's code does",
+            )
+        return (
+            "the less common value of each label was decided on the test labels; pass "
+            "train_y_true= to decide it on the training labels, as paper 004's code does",
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        values = self.value if isinstance(self.value, tuple) else (self.value,)
+        shown = [None if math.isnan(v) else v for v in values]
+        return {
+            "value": shown if isinstance(self.value, tuple) else shown[0],
+            "minority": list(self.minority),
+            "source": self.source,
+            "notes": list(self.notes),
+        }
+
+
+def threshold_calibration_bias_details(
+    y_true: Any, y_pred: Any, *, train_y_true: Any = None
+) -> CalibrationBias:
+    """TCB (paper 004, sec. 2.3) per label, with the less common value and where it came from.
+
+    The less common value of A is 0 when more than half of the labels that decide it are 1,
+    else 1 (a tie counts 1 as less common, as the authors' code does); those labels are
+    ``train_y_true`` when given, else ``y_true``. TCB = N(Â=v)/N(A=v) on the test set for that
+    value v; 1 is ideal.
+    """
     truth, multilabel = _binary(y_true, "y_true", "threshold_calibration_bias")
     pred, _ = _binary(y_pred, "y_pred", "threshold_calibration_bias", n=len(truth))
     if pred.shape != truth.shape:
         raise InputError(MSG_SHAPE.format(name="y_pred", got=pred.shape, want=truth.shape))
+    deciding = truth
+    if train_y_true is not None:
+        deciding, _ = _binary(train_y_true, "train_y_true", "threshold_calibration_bias")
+        if deciding.shape[1] != truth.shape[1]:
+            raise InputError(
+                MSG_SHAPE.format(name="train_y_true", got=deciding.shape, want=truth.shape)
+            )
+    minority = tuple(0 if share > 0.5 else 1 for share in deciding.mean(axis=0))
     values: list[float] = []
-    for label in range(truth.shape[1]):
-        t, p = truth[:, label], pred[:, label]
-        minority = 1 if t.mean() < 0.5 else 0
-        actual = int((t == minority).sum())
+    for label, less_common in enumerate(minority):
+        actual = int((truth[:, label] == less_common).sum())
         if actual == 0:
-            reason = "no_positives" if minority == 1 else "no_negatives"
+            reason = "no_positives" if less_common == 1 else "no_negatives"
             values.append(
-                Undefined(reason, f"no sample has label {minority}; TCB divides by their count")
+                Undefined(reason, f"no sample has label {less_common}; TCB divides by their count")
             )
         else:
-            values.append(float((p == minority).sum() / actual))
-    return _unwrap(values, multilabel)
+            values.append(float((pred[:, label] == less_common).sum() / actual))
+    return CalibrationBias(
+        value=_unwrap(values, multilabel),
+        minority=minority,
+        source="test" if train_y_true is None else "train",
+    )
+
+
+def threshold_calibration_bias(y_true: Any, y_pred: Any, *, train_y_true: Any = None) -> Value:
+    """N(Â=1)/N(A=1) when 1 is the less common value of A, else N(Â=0)/N(A=0); 1 is ideal.
+
+    The less common value comes from ``train_y_true`` when given (paper 004's code), else from
+    ``y_true``; :func:`threshold_calibration_bias_details` says which, and per label.
+    """
+    return threshold_calibration_bias_details(y_true, y_pred, train_y_true=train_y_true).value
 
 
 def uncertainty(y_prob: Any, *, multilabel: bool = False) -> Value:
