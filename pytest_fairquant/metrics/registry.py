@@ -25,14 +25,16 @@ METRICS: dict[str, str] = {
 #: Gap names: how a comparison across groups (or between dense and compressed) is summarised.
 GAPS: dict[str, str] = {
     "fvo": "max minus min per-group accuracy (paper 002)",
-    "equalized_odds": "max(|ΔTPR|, |ΔFPR|) across groups (fairlearn; paper 003)",
-    "tpr": "max minus min per-group TPR",
+    "equalized_odds": "fairlearn's equalized odds: max(|ΔTPR|, |ΔFPR|) across groups",
+    "tpr": "max minus min per-group TPR; paper 003's equalized odds is this |ΔTPR|",
     "fpr": "max minus min per-group FPR",
     "demographic_parity": "max minus min per-group selection rate",
-    "bias_amplification": "Bias Amplification of a binary attribute (paper 004)",
+    "bias_amplification": (
+        "Bias Amplification of a binary attribute, direction from the training rates (paper 004)"
+    ),
     "accuracy_drop": "per-group accuracy drop from dense to compressed",
-    "max_skew": "MaxSkew@k of retrieval, mean over queries (paper 000)",
-    "min_skew": "MinSkew@k of retrieval, mean over queries (paper 000)",
+    "max_skew": "MaxSkew@k of retrieval against the dataset prior, mean over queries (paper 000)",
+    "min_skew": "MinSkew@k of retrieval against the dataset prior, mean over queries (paper 000)",
 }
 
 
