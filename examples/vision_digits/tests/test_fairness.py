@@ -10,12 +10,16 @@ import pytest
 
 from pytest_fairquant import assert_fvo_below, assert_no_bias_amplification, group_report
 
-#: The inverted-vs-plain accuracy gap may grow by at most 10 points under compression. With
-#: about 350 digits per group the 95% interval of a change in FVO is roughly ±0.03 to ±0.07
-#: wide, so a tolerance of 5 points could rarely be shown to hold: the gate would answer
-#: "inconclusive" and say how many more samples it needs.
+#: The inverted-vs-plain accuracy gap may grow by at most 10 points under compression. A pass
+#: needs the upper 95% bound of the FVO change within the tolerance; with 355 inverted and 342
+#: plain digits those bounds are 0.023-0.074 for the methods that keep the model working, so 10
+#: points is what this test set can decide. At 5 points NF4 (bound 0.051, "about 664 samples
+#: would decide it") and 50% sparsity (0.074, about 1,830) are undecided; see the next test.
 FVO_TOLERANCE = 0.10
-#: No group may lose more than 5 points of accuracy.
+#: The tighter gate that 355 inverted digits cannot decide for 50% sparsity.
+TIGHT_FVO_TOLERANCE = 0.05
+#: No group may lose more than 5 points of accuracy (the upper 95% bounds of the largest loss
+#: are 0.008-0.044 for the methods that keep the model working: all decided).
 DROP_TOLERANCE = 0.05
 
 
@@ -38,6 +42,24 @@ def test_pruning_keeps_fvo(model, pruned_model, demographic_split):
         attribute="marker",
         gap="fvo",
         tolerance=FVO_TOLERANCE,
+    )
+
+
+@pytest.mark.fairquant(methods=["global-magnitude-0.5"], inconclusive="xfail")
+def test_half_sparsity_keeps_fvo_within_five_points(model, pruned_model, demographic_split):
+    """50% sparsity widens the FVO by 0.025; whether that stays within 5 points is not decided.
+
+    The upper 95% bound of the change is 0.074 > 0.05 and the change is far from significant
+    (p = 0.97), so the gate answers inconclusive ("about 1,830 samples would decide it", against
+    355 inverted digits). That honest answer is an explicit xfail here, never a pass.
+    """
+    assert_no_bias_amplification(
+        model,
+        pruned_model,
+        demographic_split,
+        attribute="marker",
+        gap="fvo",
+        tolerance=TIGHT_FVO_TOLERANCE,
     )
 
 
@@ -64,7 +86,7 @@ def test_pruning_costs_no_group_accuracy(model, pruned_model, demographic_split)
 
 
 #: The dense model's FVO is 0.104; with about 350 digits per group its exact upper 95% bound is
-#: 0.158, so a threshold of 0.15 could not be shown to hold (inconclusive), 0.20 can.
+#: 0.152, so a threshold of 0.15 cannot be shown to hold (inconclusive); 0.20 can, with room.
 DENSE_FVO_THRESHOLD = 0.20
 
 
