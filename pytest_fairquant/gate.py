@@ -12,6 +12,7 @@ pytest outcome of an inconclusive verdict; outside pytest the library defaults a
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import math
 import warnings
@@ -76,21 +77,25 @@ class GateContext:
     outcome: Callable[[str, str], None] | None = None
 
 
-_CONTEXTS: list[GateContext] = []
+#: The innermost active context: a ContextVar, so threads and asyncio tasks that run gates each
+#: see their own (a module-level stack would be shared by all of them).
+_ACTIVE: contextvars.ContextVar[GateContext | None] = contextvars.ContextVar(
+    "fairquant_gate_context", default=None
+)
 
 
 @contextlib.contextmanager
 def gate_context(context: GateContext) -> Iterator[GateContext]:
     """Make ``context`` the active one for the gates called inside the block."""
-    _CONTEXTS.append(context)
+    token = _ACTIVE.set(context)
     try:
         yield context
     finally:
-        _CONTEXTS.remove(context)
+        _ACTIVE.reset(token)
 
 
 def active_context() -> GateContext:
-    return _CONTEXTS[-1] if _CONTEXTS else GateContext()
+    return _ACTIVE.get() or GateContext()
 
 
 # --------------------------------------------------------------------------- the error
