@@ -130,3 +130,15 @@ __all__ = [
     "write_json",
     "write_reports",
 ]
+
+
+def utility_text(comparison: Mapping[str, Any]) -> str:
+    """The utility guard beside the gap: its status and the largest drop it saw."""
+    utility = comparison.get("utility")
+    if not isinstance(utility, Mapping):
+        return "-"
+    if utility.get("status") == "off":
+        return "off"
+    drop = utility.get("drop")
+    shown = "" if drop is None else f" {-float(drop):+.3f}"
+    return f"{utility.get('status')}{shown}"

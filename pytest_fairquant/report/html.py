@@ -25,7 +25,7 @@ from importlib import resources
 from typing import Any
 
 from ..errors import InputError
-from . import gap_columns
+from . import gap_columns, utility_text
 
 MSG_NOT_A_REPORT = (
     "not a fairquant report: expected a dict with a 'comparisons' list "
@@ -242,8 +242,10 @@ def _verdict_table(rows: Sequence[Row]) -> str:
         "compressed",
         "Δ",
         "interval",
+        "bound",
         "tolerance",
         "p",
+        "utility",
         "worst group",
         "test",
     ]
@@ -258,8 +260,10 @@ def _verdict_table(rows: Sequence[Row]) -> str:
             *(_fmt(v) for v in gap_columns(r.method, r.comparison)),
             _fmt(r.comparison.get("delta"), True),
             _fmt_interval(r.comparison.get("interval")),
+            _fmt(r.comparison.get("upper_bound"), r.comparison.get("delta") is not None),
             _fmt(r.comparison.get("tolerance", r.comparison.get("threshold"))),
             _fmt_p(r.comparison.get("p_value")),
+            _e(utility_text(r.comparison)),
             _e(_worst(r.comparison)),
             f"<code>{_e(r.nodeid.rsplit('::', 1)[-1])}</code>",
         ]

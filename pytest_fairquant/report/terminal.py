@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from . import gap_columns, sorted_records, verdict_counts
+from . import gap_columns, sorted_records, utility_text, verdict_counts
 
 HEADER = (
     "method",
@@ -15,6 +15,8 @@ HEADER = (
     "dense",
     "compressed",
     "delta",
+    "bound",
+    "utility",
     "verdict",
     "worst group",
     "test",
@@ -59,6 +61,8 @@ def summary_lines(records: Iterable[Mapping[str, Any]], *, verbosity: int = 0) -
                 _num(base),
                 _num(comp),
                 _num(c.get("delta"), signed=True),
+                _num(c.get("upper_bound"), signed=c.get("delta") is not None),
+                utility_text(c),
                 str(c.get("verdict")),
                 _worst(c),
                 str(r["nodeid"]).rsplit("::", 1)[-1],

@@ -167,6 +167,7 @@ def test_terminal_row_of_a_one_model_gate_on_the_dense_model_shows_the_dense_val
             "base_gap": None,
             "compressed_gap": 0.1037,
             "delta": None,
+            "upper_bound": 0.152,
         },
     }
     _header, row, total = summary_lines([record])
@@ -177,8 +178,34 @@ def test_terminal_row_of_a_one_model_gate_on_the_dense_model_shows_the_dense_val
         "0.1037",
         "n/a",
         "n/a",
+        "0.1520",
+        "-",
         "pass",
         "-",
         "test_dense_is_fair",
     ]
     assert total == "fairquant: 1 comparison: 1 pass"
+
+
+def test_terminal_and_html_rows_show_the_pass_bound_and_the_utility_guard() -> None:
+    from pytest_fairquant.report import utility_text
+    from pytest_fairquant.report.html import render
+    from pytest_fairquant.report.terminal import summary_lines
+
+    comparison = {
+        "attribute": "marker",
+        "gap": "fvo",
+        "verdict": "fail",
+        "base_gap": 0.1037,
+        "compressed_gap": 0.0302,
+        "delta": -0.0735,
+        "upper_bound": 0.1808,
+        "utility": {"metric": "accuracy", "max_drop": 0.05, "status": "collapsed", "drop": 0.5789},
+    }
+    record = {"nodeid": "t.py::test_q[uniform-int2]", "gate": "g", "method": "uniform-int2",
+              "comparison": comparison}
+    assert utility_text(comparison) == "collapsed -0.579"
+    row = summary_lines([record])[1].split()
+    assert row[6:9] == ["+0.1808", "collapsed", "-0.579"]
+    page = render({"comparisons": [record]})
+    assert "collapsed -0.579" in page and "+0.1808" in page
