@@ -193,3 +193,17 @@ def test_score_bounds_with_no_flip_are_not_zero() -> None:
         np.array([3.0]), np.array([1.0]), np.array([200.0]), 1.96
     )[1])
     assert z[0] == pytest.approx(-1.96, abs=1e-6)
+
+
+def test_assess_gap_takes_a_numpy_threshold_and_names_a_bad_one() -> None:
+    from pytest_fairquant.stats import assess_gap
+
+    y = np.tile([0, 1], 3000)
+    groups = np.repeat(["a", "b"], 3000)
+    ok = assess_gap(y, y, sensitive_features=groups, threshold=np.float32(0.05), n_boot=20)
+    assert ok.verdict == "pass" and ok.tolerance == pytest.approx(0.05)
+    assert ok.upper_bound is not None and 0 < ok.upper_bound <= 0.05
+    with pytest.raises(InputError, match="threshold must be a finite number >= 0"):
+        assess_gap(y, y, sensitive_features=groups, threshold=np.float64("nan"))
+    with pytest.raises(InputError, match="seed must be an integer >= 0"):
+        assess_gap(y, y, sensitive_features=groups, threshold=0.05, seed=-3)
