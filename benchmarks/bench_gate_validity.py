@@ -10,7 +10,9 @@ predictions spread over the other classes), runs the gate, and counts verdicts:
 - ``harm``: the minority's gap metric gets worse by exactly the tolerance (``x1.0``) or by 1.5
   times it (``x1.5``), with no other churn (so small groups often show no flip at all, where a
   percentile bootstrap collapses to [0, 0]). The gap's true change is then at or beyond the
-  tolerance, and the pass rate must stay at or below 0.05.
+  tolerance, and the pass rate must stay at or below 0.05. (A multiclass FPR rises by a
+  (C - 1)-th of an accuracy drop, so its harm needs an accuracy drop of 4x the tolerance, which
+  the utility guard rightly fails: those cells show many fails.)
 - ``assess``: ``assess_gap`` (``assert_fvo_below``) on one model whose minority accuracy is
   below the majority's by exactly the threshold (``x1.0``: both the fail and the pass rate must
   stay at or below 0.05) or by 1.5 times it (pass rate).
@@ -26,8 +28,8 @@ error of a rate of 0.05 is sqrt(0.05 * 0.95 / R) (0.015 at R = 200), and a cell 
 ``ok`` when its rate is at most 0.05 + 2 standard errors (power: at least 0.90 - 2 s.e.). The
 bootstrap no longer decides any verdict, so the loop uses a small ``n_boot``.
 
-Run: ``python benchmarks/bench_gate_validity.py`` (200 runs a cell, both cores, about 20 min on
-2 cores) or ``--quick`` (40 runs a cell, a few minutes).
+Run: ``python benchmarks/bench_gate_validity.py`` (200 runs a cell on both cores: 1,872 s on
+this project's 2-core machine) or ``--quick`` (40 runs a cell, about 3 minutes).
 """
 
 from __future__ import annotations
