@@ -1,13 +1,15 @@
 """The ``fairquant`` command: list methods, run a sweep without tests, render and compare reports.
 
 ``fairquant methods`` lists the compression methods with their availability;
-``fairquant sweep --model pkg:fn --data pkg:fn --methods ...`` compresses, evaluates and compares
-like the plugin does and writes the same report; ``fairquant report results.json --html out.html``
+``fairquant sweep --model pkg:fn --data pkg:fn --methods ...`` drives the plugin's run object
+(:class:`~pytest_fairquant.run.FairnessRun`), so it gives the verdicts a test would, and writes
+the same report; ``fairquant report results.json --html out.html``
 renders a report; ``fairquant compare old.json new.json`` prints what changed between two runs
 and exits 1 on a significant regression (see :func:`diff_reports`).
 
 Exit codes: 0 success, 1 a failing gate (``sweep``) or a significant regression (``compare``),
-2 a usage error (bad path, unreadable JSON, unknown method), always as one line on stderr.
+2 a usage error (bad path, unreadable JSON, unknown method), always as one line on stderr;
+``sweep`` adds 3 (a method errored) and 4 (both), see :data:`SWEEP_EXIT_CODES`.
 """
 
 from __future__ import annotations
@@ -22,14 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .errors import ConfigError, FairquantError, MethodUnavailable
+from .errors import ConfigError, FairquantError
 
 MSG_NO_FILE = "{path}: no such file"
 MSG_BAD_JSON = "{path}: not readable as JSON: {error}"
 MSG_NOT_REPORT = (
     "{path}: not a fairquant report (no 'schema' starting with pytest-fairquant/report/)"
 )
-MSG_UNKNOWN_METHOD = "unknown compression method {method!r}: {error}"
 MSG_NO_METHODS = "--methods: give at least one method id (see `fairquant methods`)"
 MSG_BAD_REPORT_PATH = "--report={path}: must end in .json or .html"
 MSG_REGRESSION = "fairquant compare: {n} significant regression(s) between {old} and {new}"
@@ -251,9 +252,23 @@ _SETTING_FLAGS = (
     "device",
     "batch_size",
     "min_group_size",
+    "min_positives",
+    "max_utility_drop",
     "correction",
+    "inconclusive",
     "subsample",
     "cache_dir",
+)
+
+#: ``fairquant sweep`` exit codes beyond EXIT_OK/EXIT_FAIL/EXIT_USAGE.
+EXIT_ERROR, EXIT_FAIL_AND_ERROR = 3, 4
+SWEEP_EXIT_CODES = (
+    "exit codes: 0 every gate passed (or its undecided verdict was let through by "
+    "--inconclusive xfail/skip/pass-with-warning; methods that cannot run here are skipped "
+    "with the reason); 1 a gate failed, or stayed undecided under --inconclusive fail (the "
+    "default, as in pytest); 2 a usage error (bad flag, path, factory or method id); 3 a "
+    "method could not be compressed or evaluated (its error row is in the report; the other "
+    "methods completed); 4 both 1 and 3."
 )
 
 
@@ -267,6 +282,11 @@ def _progress(items: Sequence[str], desc: str) -> Iterable[str]:
     return bar
 
 
+def _flags(text: str) -> str:
+    """A plugin message as the command's flags name it."""
+    return text.replace("--fairquant-", "--")
+
+
 def _sweep_settings(args: argparse.Namespace) -> Any:
     from .settings import resolve
 
@@ -275,113 +295,62 @@ def _sweep_settings(args: argparse.Namespace) -> Any:
     try:
         return resolve(cli, {})
     except ConfigError as err:
-        raise UsageError(str(err).replace("--fairquant-", "--")) from err
+        raise UsageError(_flags(str(err))) from err
 
 
-def _check_methods(methods: Sequence[str]) -> None:
-    from .compression import parse_method_id
-
-    for method in methods:
-        try:
-            parse_method_id(method)
-        except FairquantError as err:
-            raise UsageError(MSG_UNKNOWN_METHOD.format(method=method, error=err)) from err
-
-
-def _load(settings: Any, name: str, expected: type, what: str) -> Any:
-    from .plugin import MSG_FACTORY_TYPE, load_factory
-
+def _check_methods(run: Any) -> None:
+    """Unknown ids and an unusable --device are usage errors, before any model is loaded."""
     try:
-        value = load_factory(settings, name)
+        run.check_methods(("methods",))
+        run.check_device()
     except ConfigError as err:
-        raise UsageError(str(err).replace("--fairquant-", "--")) from err
-    if not isinstance(value, expected):
-        raise UsageError(
-            MSG_FACTORY_TYPE.format(
-                shown=f"--{name}={getattr(settings, name)}",
-                source="command line",
-                got=type(value).__name__,
-                expected=what,
-            )
-        )
-    return value
+        raise UsageError(_flags(str(err))) from err
 
 
-def run_sweep(settings: Any, *, command: Sequence[str]) -> dict[str, Any]:
-    """Compress, evaluate and compare every method of ``settings``; the session report dict."""
-    import torch
+def _load(run: Any, name: str) -> Any:
+    try:
+        return run.load(name)
+    except ConfigError as err:
+        raise UsageError(_flags(str(err))) from err
 
-    from .compression import compress
-    from .data.split import DemographicSplit
-    from .evaluate import PredictionCache, predict
-    from .plugin import _info_dict
-    from .report import build_report
-    from .stats import compare
 
-    model = _load(settings, "model", torch.nn.Module, "a torch.nn.Module")
-    split = _load(settings, "data", DemographicSplit, "a DemographicSplit")
-    if settings.subsample is not None:
-        split = split.subsample(settings.subsample, seed=settings.seed)
-    for attribute in split.attribute_names:
-        split = split.filter_groups(attribute, min_size=settings.min_group_size)
-    attributes = [settings.attribute] if settings.attribute else list(split.attribute_names)
-    cache = PredictionCache(Path(settings.cache_dir)) if settings.cache_dir else None
+def sweep_nodeid(method: str) -> str:
+    """The report's test id of one sweep row (every attribute's comparison shares it)."""
+    return f"fairquant sweep[{method}]"
 
-    def run(m: Any, method: str) -> Any:
-        return predict(
-            m,
-            split,
-            device=settings.device,
-            batch_size=settings.batch_size,
-            cache=cache,
-            method=method,
-        )
 
-    dense = run(model, "dense")
-    records: list[dict[str, Any]] = []
-    methods: dict[str, Any] = {}
+def run_sweep(settings: Any, *, command: Sequence[str]) -> tuple[dict[str, Any], list[Any]]:
+    """Gate every method of ``settings`` as the plugin's tests would; the session report dict
+    and each method's :class:`~pytest_fairquant.run.Check`."""
+    from .run import FairnessRun
+
+    run = FairnessRun(settings)
+    _check_methods(run)
+    problem = run.open_cache()
+    if problem is not None:
+        print(f"fairquant: warning: {_flags(problem)}", file=sys.stderr)
+    model = _load(run, "model")
+    split = run.prepare(_load(run, "data"))
+    checks = []
     for method in _progress(settings.methods, "fairquant sweep"):
-        try:
-            variant = compress(model, method)
-        except MethodUnavailable as err:
-            print(f"fairquant: skipped {method}: {err.reason}", file=sys.stderr)
-            methods[method] = {"method": method, "skipped": err.reason}
-            continue
-        methods[method] = _info_dict(variant)
-        predictions = run(variant, method)
-        del variant
-        for attribute in attributes:
-            c = compare(
-                split.labels,
-                dense.pred,
-                predictions.pred,
-                sensitive_features=split.sensitive_features(attribute),
-                gap=settings.gap,
-                metric=settings.metric,
-                tolerance=settings.tolerance,
-                alpha=settings.alpha,
-                n_boot=settings.n_boot,
-                seed=settings.seed,
-                min_group_size=settings.min_group_size,
-                correction=settings.correction,
-                attribute=attribute,
-                sample_weight=split.weights,
-            )
-            records.append(
-                {
-                    "nodeid": f"fairquant sweep::{attribute}::{settings.gap}[{method}]",
-                    "gate": "sweep",
-                    "method": method,
-                    "comparison": c.to_dict(),
-                }
-            )
-    return build_report(
-        records,
-        settings=settings.to_dict(),
-        methods=methods,
-        splits={split.name: split.summary()},
-        command=list(command),
-    )
+        check = run.check(model, split, method, nodeid=sweep_nodeid(method))
+        if check.outcome == "skipped" and not check.comparisons:
+            print(f"fairquant: skipped {check.text}", file=sys.stderr)
+            run.methods[method] = {"method": method, "skipped": check.text}
+        elif check.outcome == "error":
+            print(f"fairquant: error: {check.text}", file=sys.stderr)
+        run.release(method)
+        checks.append(check)
+    return run.report(command), checks
+
+
+def sweep_exit_code(checks: Sequence[Any]) -> int:
+    """See :data:`SWEEP_EXIT_CODES`."""
+    failed = any(c.outcome == "failed" for c in checks)
+    errored = any(c.outcome == "error" for c in checks)
+    if failed and errored:
+        return EXIT_FAIL_AND_ERROR
+    return EXIT_FAIL if failed else EXIT_ERROR if errored else EXIT_OK
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -397,8 +366,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     except ConfigError as err:
         raise UsageError(str(err).replace("--fairquant-report", "--report")) from err
     settings = _sweep_settings(args)
-    _check_methods(settings.methods)
-    report = run_sweep(settings, command=["fairquant", *args.argv])
+    report, checks = run_sweep(settings, command=["fairquant", *args.argv])
     for note in write_reports([args.report], report):
         print(note, file=sys.stderr)
     from .report.terminal import summary_lines
@@ -406,8 +374,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     for line in summary_lines(report["comparisons"]):
         print(line)
     print(f"fairquant: report written to {args.report}")
-    failing = [r for r in report["comparisons"] if r["comparison"]["verdict"] in ("fail", "error")]
-    return EXIT_FAIL if failing else EXIT_OK
+    return sweep_exit_code(checks)
 
 
 # --------------------------------------------------------------------------- parser
@@ -434,8 +401,11 @@ def build_parser() -> argparse.ArgumentParser:
         "sweep",
         help="compress a model with each method and compare per group (no tests needed)",
         description="Compress the model with each method, evaluate dense and compressed on the "
-        "split, compare per group like assert_no_bias_amplification, and write the report. "
-        "Exit 1 when a comparison fails.",
+        "split, gate each variant as a test calling assert_no_bias_amplification(model, "
+        "quantized_model, demographic_split) would under the same settings (same split "
+        "preparation, statistics, correction across attributes and inconclusive policy), and "
+        "write the report.",
+        epilog=SWEEP_EXIT_CODES,
     )
     sweep.add_argument("--model", required=True, metavar="MODULE:CALLABLE", help="model factory")
     sweep.add_argument("--data", required=True, metavar="MODULE:CALLABLE", help="split factory")

@@ -1,171 +1,71 @@
 """The pytest plugin: options, the marker, fixtures and hooks. Wiring only.
 
-The logic lives in pure modules: :mod:`.settings` (the option table), :mod:`.gate` (assertions),
-:mod:`.snapshot` (the syrupy extension), :mod:`.report` (terminal and JSON reports). Importing
-this module must not import torch: models and compression are imported inside fixtures.
+The logic lives in pure modules: :mod:`.run` (the run object: split preparation, variants,
+predictions, records; ``fairquant sweep`` drives the same one), :mod:`.settings` (the option
+table), :mod:`.gate` (assertions), :mod:`.snapshot` (the syrupy extension), :mod:`.report`
+(terminal and JSON reports). Importing this module must not import torch: models and
+compression are imported inside fixtures.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
-import weakref
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from .errors import ConfigError, InputError, MethodUnavailable
-from .gate import GateContext, gate_context
-from .settings import MSG_MARKER_POSITIONAL, OPTIONS, OPTIONS_BY_NAME, Option, Settings, resolve
+from .gate import gate_context
+from .run import (
+    MSG_FACTORY_ATTRIBUTE,
+    MSG_FACTORY_IMPORT,
+    MSG_FACTORY_TYPE,
+    MSG_NO_FACTORY,
+    MSG_SECTION_JSON,
+    MSG_SECTION_NAME,
+    MSG_SECTION_TWICE,
+    MSG_UNKNOWN_METHOD,
+    CacheFallbackWarning,
+    FairnessRun,
+    Record,
+    shown_setting,
+)
+from .settings import MSG_MARKER_POSITIONAL, OPTIONS, Option, Settings, resolve
 
 if TYPE_CHECKING:
     from .data.split import DemographicSplit
-    from .predictions import Predictions
     from .stats import Comparison
 
-MSG_NO_FACTORY = (
-    "no {what} configured: set {ini} = 'package.module:callable' (or {flag}=...), "
-    "or override the {fixture} fixture in conftest.py"
+__all__ = [
+    "MSG_FACTORY_ATTRIBUTE",
+    "MSG_FACTORY_IMPORT",
+    "MSG_FACTORY_TYPE",
+    "MSG_NO_FACTORY",
+    "MSG_NO_METHODS",
+    "MSG_SECTION_JSON",
+    "MSG_SECTION_NAME",
+    "MSG_SECTION_TWICE",
+    "MSG_UNKNOWN_METHOD",
+]
+
+MSG_NO_METHODS = (
+    "fairquant: {shown} ({source}) names no compression method, so this test has no variant "
+    "to gate"
 )
-MSG_FACTORY_IMPORT = "{shown} ({source}): module {module!r} cannot be imported: {error}"
-MSG_FACTORY_ATTRIBUTE = "{shown} ({source}): module {module!r} has no attribute {name!r}"
-MSG_FACTORY_TYPE = "{shown} ({source}): the factory returned {got}, expected {expected}"
-MSG_UNKNOWN_METHOD = "{shown} ({source}): {error}"
 
 #: The variant fixtures and the setting that lists their methods.
 VARIANT_FIXTURES = {"quantized_model": "quantization", "pruned_model": "pruning"}
-#: The settings that hold method ids.
-VARIANT_SETTINGS = ("quantization", "pruning", "methods")
+#: The fixtures that need the model factory, and those that need the data factory.
+MODEL_FIXTURES = ("fairquant_model", "model", *VARIANT_FIXTURES)
+DATA_FIXTURES = ("fairquant_data", "demographic_split")
 RECORDS_KEY = "fairquant_records"
-MSG_SECTION_NAME = "fairquant_report_section: the name must be a non-empty string; got {name!r}"
-MSG_SECTION_JSON = (
-    "fairquant_report_section({name!r}, ...): the content must be JSON (dicts, lists, strings, "
-    "finite numbers, None) or have a to_dict() that returns it; {err}"
-)
-MSG_SECTION_TWICE = (
-    "fairquant_report_section({name!r}, ...): a different section of that name was already "
-    "added in this session; give each section its own name"
-)
 _PYTEST_VERSION = tuple(int(part) for part in pytest.__version__.split(".")[:2] if part.isdigit())
 
 settings_key = pytest.StashKey[Settings]()
-state_key = pytest.StashKey["SessionState"]()
+state_key = pytest.StashKey[FairnessRun]()
 item_settings_key = pytest.StashKey[Settings]()
-
-
-# --------------------------------------------------------------------------- session state
-
-
-@dataclass
-class SessionState:
-    """What one pytest process keeps for the session: variants, predictions, report records."""
-
-    settings: Settings
-    rootpath: Path
-    records: list[dict[str, Any]] = field(default_factory=list)
-    methods: dict[str, dict[str, Any]] = field(default_factory=dict)
-    splits: dict[str, dict[str, Any]] = field(default_factory=dict)
-    variants: dict[str, Any] = field(default_factory=dict)
-    unavailable: dict[str, str] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    #: Named extra report sections (``fairquant_report_section``), JSON-ready.
-    sections: dict[str, Any] = field(default_factory=dict)
-    #: The xdist worker number (gw3 -> 3), None outside xdist.
-    worker: int | None = None
-    _predictions: weakref.WeakKeyDictionary[Any, dict[tuple[str, str | None], Predictions]] = field(
-        default_factory=weakref.WeakKeyDictionary
-    )
-    _cache: Any = None
-
-    def cache(self) -> Any:
-        if self._cache is None and self.settings.cache_dir:
-            from .evaluate import PredictionCache
-
-            self._cache = PredictionCache(self.rootpath / self.settings.cache_dir)
-        return self._cache
-
-    def predict(self, model: Any, split: DemographicSplit, task: Any = None) -> Predictions:
-        """Each model is evaluated once per split and task per process; the disk cache spans
-        processes."""
-        from .evaluate import predict
-
-        try:
-            memo = self._predictions.setdefault(model, {})
-        except TypeError:  # not weak-referenceable: no in-process memo, the disk cache remains
-            memo = {}
-        key = (split.fingerprint, None if task is None else task.fingerprint())
-        if key not in memo:
-            memo[key] = predict(
-                model,
-                split,
-                task=task,
-                device=self.device(),
-                batch_size=self.settings.batch_size,
-                cache=self.cache(),
-            )
-        return memo[key]
-
-    def device(self) -> str:
-        """The configured device; with ``auto`` under xdist, one GPU per worker (round robin)."""
-        if self.settings.device != "auto" or self.worker is None:
-            return self.settings.device
-        import torch
-
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        return f"cuda:{self.worker % count}" if count > 1 else "auto"
-
-    def variant(self, method: str, dense: Any) -> Any:
-        """The compressed model for ``method``, built on first use; unavailable ones skip."""
-        if method in self.unavailable:
-            pytest.skip(self.unavailable[method])
-        if method not in self.variants:
-            from .compression import compress
-
-            try:
-                built = compress(dense, method)
-            except MethodUnavailable as err:
-                self.unavailable[method] = f"{method}: {err.reason}"
-                pytest.skip(self.unavailable[method])
-            self.variants[method] = built
-            self.methods[method] = _info_dict(built)
-        return self.variants[method]
-
-    def release(self, method: str) -> None:
-        self.variants.pop(method, None)
-
-    def add_section(self, name: str, content: Any) -> None:
-        """Keep a named report section; a second, different section of the same name is refused."""
-        if not isinstance(name, str) or not name.strip():
-            raise InputError(MSG_SECTION_NAME.format(name=name))
-        data = content.to_dict() if hasattr(content, "to_dict") else content
-        try:
-            data = json.loads(json.dumps(data, allow_nan=False))
-        except (TypeError, ValueError) as err:
-            raise InputError(MSG_SECTION_JSON.format(name=name, err=err)) from None
-        if name in self.sections and self.sections[name] != data:
-            raise InputError(MSG_SECTION_TWICE.format(name=name))
-        self.sections[name] = data
-
-    def record(self, nodeid: str, gate: str, method: str | None, comparison: Comparison) -> None:
-        self.records.append(
-            {"nodeid": nodeid, "gate": gate, "method": method, "comparison": comparison.to_dict()}
-        )
-
-
-def _info_dict(variant: Any) -> dict[str, Any]:
-    """The variant's compression metadata for the report, without its wall time (the same run
-    must give a byte-identical report)."""
-    info = getattr(variant, "fairquant_info", None)
-    if info is None:
-        return {}
-    to_dict = getattr(info, "to_dict", None)
-    data = dict(to_dict()) if callable(to_dict) else {"info": repr(info)}
-    data.pop("wall_time_s", None)
-    return data
 
 
 # --------------------------------------------------------------------------- options
@@ -202,11 +102,21 @@ def pytest_configure(config: pytest.Config) -> None:
         "fairquant(**settings): override fairquant settings for one test "
         "(methods, attribute, alpha, tolerance, gap, ...; see docs/configuration.md)",
     )
+    worker_id = getattr(config, "workerinput", {}).get("workerid")
     try:
         settings = _read_settings(config)
-        check_methods(settings)
+        run = FairnessRun(
+            settings,
+            root=config.rootpath,
+            worker=None if worker_id is None else int(worker_id[2:]),
+        )
+        run.check_methods()
+        run.check_device()
     except ConfigError as err:
         raise pytest.UsageError(f"fairquant: {err}") from err
+    problem = run.open_cache()
+    if problem is not None:
+        config.issue_config_time_warning(CacheFallbackWarning(problem), stacklevel=2)
     if not _is_worker(config):
         from .report import json_path
         from .report.jsonreport import check_writable
@@ -217,17 +127,9 @@ def pytest_configure(config: pytest.Config) -> None:
         except ConfigError as err:
             raise pytest.UsageError(f"fairquant: {err}") from err
     config.stash[settings_key] = settings
-    worker_id = getattr(config, "workerinput", {}).get("workerid")
-    state = config.stash[state_key] = SessionState(
-        settings, config.rootpath, worker=None if worker_id is None else int(worker_id[2:])
-    )
+    config.stash[state_key] = run
     # Gates called outside a test (in a fixture, at import) still see the session's settings.
-    session_context = GateContext(
-        settings,
-        predict=state.predict,
-        record=lambda gate, comparison: state.record("<session>", gate, None, comparison),
-        outcome=_outcome,
-    )
+    session_context = run.context(nodeid="<session>", method=None, outcome=_outcome)
     stack = contextlib.ExitStack()
     stack.enter_context(gate_context(session_context))
     config.add_cleanup(stack.close)
@@ -262,26 +164,9 @@ def _test_settings(config: pytest.Config, node: Any) -> Settings:
     return settings.with_marker(marker.kwargs, where=_where(node))
 
 
-def check_methods(settings: Settings, names: tuple[str, ...] = tuple(VARIANT_SETTINGS)) -> None:
+def check_methods(settings: Settings, names: tuple[str, ...] = ("methods",)) -> None:
     """Unknown method ids are a ConfigError naming the setting and where it was set."""
-    from .compression import parse_method_id
-
-    for name in names:
-        option = OPTIONS_BY_NAME[name]
-        source = settings.sources.get(name, "default")
-        if source == "command line":
-            shown = option.flag
-        elif source.startswith("@pytest.mark"):
-            shown = f"{name}={list(getattr(settings, name))!r}"
-        else:
-            shown = option.ini
-        for method in getattr(settings, name):
-            try:
-                parse_method_id(method)
-            except ValueError as err:  # InputError: the registry's message names the known ids
-                raise ConfigError(
-                    MSG_UNKNOWN_METHOD.format(shown=shown, source=source, error=err)
-                ) from err
+    FairnessRun(settings).check_methods(names)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -296,8 +181,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         # A collection error of this module only, shown as the message without a traceback.
         raise pytest.Collector.CollectError(f"fairquant: {err}") from err
     for name in wanted:
-        methods = settings.methods or getattr(settings, VARIANT_FIXTURES[name])
-        metafunc.parametrize(name, list(methods), indirect=True, ids=list(methods))
+        setting = "methods" if "methods" in settings.sources else VARIANT_FIXTURES[name]
+        methods = settings.methods or getattr(settings, setting)
+        if methods:
+            metafunc.parametrize(name, list(methods), indirect=True, ids=list(methods))
+            continue
+        # methods="none" or [] runs no method: one skipped instance that says why, rather than
+        # every method (or pytest's anonymous "empty parameter set").
+        shown, source = shown_setting(settings, setting)
+        skip = pytest.mark.skip(reason=MSG_NO_METHODS.format(shown=shown, source=source))
+        metafunc.parametrize(name, [pytest.param(None, marks=skip)], indirect=True, ids=["none"])
 
 
 def _variant_key(item: pytest.Item) -> tuple[str, ...]:
@@ -376,22 +269,25 @@ def _offer_group_report(item: pytest.Item) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
-    state = item.config.stash[state_key]
-    settings = item.stash.get(item_settings_key, state.settings)
+    run = item.config.stash[state_key]
     keys = _variant_key(item)
-    method = keys[-1] if keys else None
 
-    def record(gate: str, comparison: Comparison) -> None:
-        state.record(_plain_nodeid(item), gate, method, comparison)
-        for key, value in _headline(gate, comparison).items():
+    def headline(record: Record) -> None:
+        for key, value in _headline(record.comparison).items():
             item.user_properties.append((key, value))
 
-    context = GateContext(settings, predict=state.predict, record=record, outcome=_outcome)
+    context = run.context(
+        item.stash.get(item_settings_key, run.settings),
+        nodeid=_plain_nodeid(item),
+        method=keys[-1] if keys else None,
+        outcome=_outcome,
+        on_record=headline,
+    )
     with gate_context(context):
         return (yield)
 
 
-def _headline(gate: str, comparison: Comparison) -> dict[str, Any]:
+def _headline(comparison: Comparison | Any) -> dict[str, Any]:
     """The numbers a CI dashboard shows, as flat JUnit properties of plain JSON values (xdist
     sends them between processes; NaN-with-reason floats would not travel)."""
     c = comparison.to_dict()
@@ -419,67 +315,6 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 # --------------------------------------------------------------------------- fixtures
 
 
-def load_factory(settings: Settings, name: str) -> Any:
-    """Call the ``package.module:callable`` factory of setting ``name`` (model or data)."""
-    option = OPTIONS_BY_NAME[name]
-    path = getattr(settings, name)
-    source = settings.sources.get(name, "default")
-    shown = f"{option.flag}={path}" if source == "command line" else f"{option.ini} = {path}"
-    module_name, attr = path.split(":", 1)
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as err:
-        raise ConfigError(
-            MSG_FACTORY_IMPORT.format(
-                shown=shown, source=source, module=module_name, error=f"{type(err).__name__}: {err}"
-            )
-        ) from err
-    target: Any = module
-    for part in attr.split("."):
-        if not hasattr(target, part):
-            raise ConfigError(
-                MSG_FACTORY_ATTRIBUTE.format(
-                    shown=shown, source=source, module=module_name, name=attr
-                )
-            )
-        target = getattr(target, part)
-    return target() if callable(target) else target
-
-
-def _factory_value(settings: Settings, name: str, check: Callable[[Any], str | None]) -> Any:
-    option = OPTIONS_BY_NAME[name]
-    if getattr(settings, name) is None:
-        raise ConfigError(
-            MSG_NO_FACTORY.format(
-                what=name, ini=option.ini, flag=option.flag, fixture=f"fairquant_{name}"
-            )
-        )
-    value = load_factory(settings, name)
-    expected = check(value)
-    if expected is not None:
-        source = settings.sources.get(name, "default")
-        path = getattr(settings, name)
-        shown = f"{option.flag}={path}" if source == "command line" else f"{option.ini} = {path}"
-        raise ConfigError(
-            MSG_FACTORY_TYPE.format(
-                shown=shown, source=source, got=type(value).__name__, expected=expected
-            )
-        )
-    return value
-
-
-def _is_module(value: Any) -> str | None:
-    import torch
-
-    return None if isinstance(value, torch.nn.Module) else "a torch.nn.Module"
-
-
-def _is_split(value: Any) -> str | None:
-    from .data.split import DemographicSplit
-
-    return None if isinstance(value, DemographicSplit) else "a DemographicSplit"
-
-
 @pytest.fixture(scope="session")
 def fairquant_settings(pytestconfig: pytest.Config) -> Settings:
     """The session's resolved fairquant settings."""
@@ -487,9 +322,9 @@ def fairquant_settings(pytestconfig: pytest.Config) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def fairquant_model(fairquant_settings: Settings) -> Any:
+def fairquant_model(pytestconfig: pytest.Config) -> Any:
     """The dense model, from the ``fairquant_model`` factory (override in conftest.py)."""
-    return _factory_value(fairquant_settings, "model", _is_module)
+    return pytestconfig.stash[state_key].load("model")
 
 
 @pytest.fixture(scope="session")
@@ -499,40 +334,36 @@ def model(fairquant_model: Any) -> Any:
 
 
 @pytest.fixture(scope="session")
-def fairquant_data(fairquant_settings: Settings) -> Any:
+def fairquant_data(pytestconfig: pytest.Config) -> Any:
     """The evaluation split, from the ``fairquant_data`` factory (override in conftest.py)."""
-    return _factory_value(fairquant_settings, "data", _is_split)
+    return pytestconfig.stash[state_key].load("data")
 
 
 @pytest.fixture(scope="session")
-def demographic_split(
-    pytestconfig: pytest.Config, fairquant_data: Any, fairquant_settings: Settings
-) -> DemographicSplit:
+def demographic_split(pytestconfig: pytest.Config, fairquant_data: Any) -> DemographicSplit:
     """``fairquant_data``, subsampled if configured, without groups below the minimum size."""
-    problem = _is_split(fairquant_data)
-    if problem is not None:
+    from .data.split import DemographicSplit
+
+    if not isinstance(fairquant_data, DemographicSplit):
         raise ConfigError(
             MSG_FACTORY_TYPE.format(
                 shown="fixture fairquant_data",
                 source="conftest.py",
                 got=type(fairquant_data).__name__,
-                expected=problem,
+                expected="a DemographicSplit",
             )
         )
-    split: DemographicSplit = fairquant_data
-    s = fairquant_settings
-    if s.subsample is not None:
-        split = split.subsample(s.subsample, seed=s.seed)
-    for attribute in split.attribute_names:
-        split = split.filter_groups(attribute, min_size=s.min_group_size)
-    pytestconfig.stash[state_key].splits[split.name] = split.summary()
+    split: DemographicSplit = pytestconfig.stash[state_key].prepare(fairquant_data)
     return split
 
 
 def _variant(request: pytest.FixtureRequest) -> Any:
-    state = request.config.stash[state_key]
+    run = request.config.stash[state_key]
     dense = request.getfixturevalue("fairquant_model")
-    return state.variant(str(request.param), dense)
+    try:
+        return run.variant(dense, str(request.param))
+    except MethodUnavailable as err:
+        pytest.skip(f"{request.param}: {err.reason}")
 
 
 @pytest.fixture
@@ -578,7 +409,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if _is_worker(config):
         config.workeroutput[RECORDS_KEY] = json.dumps(  # type: ignore[attr-defined]
             {
-                "records": state.records,
+                "records": state.record_dicts(),
                 "methods": state.methods,
                 "splits": state.splits,
                 "sections": state.sections,
@@ -586,16 +417,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         )
         return
     if state.settings.report:
-        from .report import build_report, write_reports
+        from .report import write_reports
 
-        report = build_report(
-            state.records,
-            settings=state.settings.to_dict(),
-            methods=state.methods,
-            splits=state.splits,
-            command=config.invocation_params.args,
-            sections=state.sections,
-        )
+        report = state.report(config.invocation_params.args)
         state.notes.extend(write_reports(state.settings.report, report))
 
 
@@ -607,7 +431,7 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
         return
     state = node.config.stash[state_key]
     data = json.loads(payload)
-    state.records.extend(data["records"])
+    state.records.extend(Record(**record) for record in data["records"])
     state.methods.update(data["methods"])
     state.splits.update(data["splits"])
     for name, content in data.get("sections", {}).items():
@@ -627,6 +451,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     verbosity = config.get_verbosity()
     if verbosity >= 0:
         terminalreporter.write_sep("-", "fairquant")
-    lines = summary_lines(state.records, verbosity=verbosity) if state.records else []
+    records = state.record_dicts()
+    lines = summary_lines(records, verbosity=verbosity) if records else []
     for line in [*lines, *state.notes]:
         terminalreporter.write_line(line)

@@ -177,10 +177,10 @@ def test_xdist_workers_get_one_gpu_each(
 
     import torch
 
-    from pytest_fairquant.plugin import SessionState
+    from pytest_fairquant.run import FairnessRun
     from pytest_fairquant.settings import Settings
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
-    state = SessionState(Settings(device=configured), Path("."), worker=worker)
-    assert state.device() == expected
+    run = FairnessRun(Settings(device=configured), root=Path("."), worker=worker)
+    assert run.device() == expected

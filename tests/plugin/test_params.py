@@ -14,7 +14,7 @@ SEEN = {}
 
 def test_a(quantized_model, request):
     SEEN.setdefault(request.node.callspec.id, set()).add(id(quantized_model))
-    print("LIVE=" + json.dumps(sorted(request.config.stash[state_key].variants)))
+    print("LIVE=" + json.dumps(sorted(request.config.stash[state_key].live_methods)))
 
 def test_b(quantized_model, request):
     SEEN.setdefault(request.node.callspec.id, set()).add(id(quantized_model))
@@ -24,7 +24,7 @@ def test_pruned(pruned_model):
     assert pruned_model.fairquant_info is not None
 
 def test_after(request):
-    print("AFTER=" + json.dumps(sorted(request.config.stash[state_key].variants)))
+    print("AFTER=" + json.dumps(sorted(request.config.stash[state_key].live_methods)))
 """
 
 

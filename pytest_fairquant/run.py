@@ -1,0 +1,633 @@
+"""One fairness run: the core that both front doors, the pytest plugin and ``fairquant sweep``, drive.
+
+A :class:`FairnessRun` owns, for one process and one resolved :class:`~.settings.Settings`:
+
+- the factories (:meth:`~FairnessRun.factory`, :meth:`~FairnessRun.load`): ``module:callable``
+  resolved once, their import errors one :class:`~.errors.ConfigError` naming the setting;
+- split preparation (:meth:`~FairnessRun.prepare`): the stratified subsample, then, per
+  attribute, the groups below ``min_group_size`` dropped for that attribute's gates only;
+- variants (:meth:`~FairnessRun.variant`): built on first use with
+  :func:`~.compression.compress`, keyed by the dense model's fingerprint and the method, so two
+  models in one session never share a variant; a method that cannot run here is remembered with
+  its reason (:class:`~.errors.MethodUnavailable`), a broken third-party method included;
+- predictions (:meth:`~FairnessRun.predict`): a memo keyed by (model fingerprint, split
+  fingerprint, task) over the prediction cache, whose directory is checked once
+  (:meth:`~FairnessRun.open_cache`; an unusable one falls back to memory);
+- the gates (:meth:`~FairnessRun.context`, :meth:`~FairnessRun.check`): the library's
+  ``assert_no_bias_amplification`` under a :class:`~.gate.GateContext` of this run, so option
+  resolution from the settings, ``min_positives``, the correction across attributes and the
+  inconclusive policy are the same code in a test and in a sweep;
+- the typed records (:class:`Record`): every comparison with its test, method, dense model and
+  split, JSON-ready for the reports.
+
+It imports neither pytest nor torch at import time; data/, compression/, metrics/ and stats/
+never import it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import tempfile
+import warnings
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from .errors import ConfigError, FairquantError, InputError, MethodUnavailable
+from .gate import FairnessAssertionError, GateContext, InconclusiveWarning, gate_context
+from .settings import OPTIONS_BY_NAME, Settings
+
+if TYPE_CHECKING:
+    from .data.split import DemographicSplit
+    from .predictions import Predictions
+    from .stats import Comparison
+
+MSG_NO_FACTORY = (
+    "no {what} configured: set {ini} = 'package.module:callable' (or {flag}=...), "
+    "or override the {fixture} fixture in conftest.py"
+)
+MSG_FACTORY_IMPORT = "{shown} ({source}): module {module!r} cannot be imported: {error}"
+MSG_FACTORY_ATTRIBUTE = "{shown} ({source}): module {module!r} has no attribute {name!r}"
+MSG_FACTORY_TYPE = "{shown} ({source}): the factory returned {got}, expected {expected}"
+MSG_FACTORY_RAISED = "{shown} ({source}): the factory raised {error}"
+MSG_UNKNOWN_METHOD = "{shown} ({source}): {error}"
+MSG_BROKEN_METHOD = "the method's backend is broken: {error}"
+MSG_BAD_DEVICE = "{shown} ({source}): {error}"
+MSG_CACHE_FALLBACK = (
+    "{shown} ({source}): the prediction cache directory {path} cannot be used ({error}); "
+    "predictions are kept in memory for this run only"
+)
+MSG_VARIANT_FAILED = "{method}: {stage} failed: {error}"
+MSG_SECTION_NAME = "fairquant_report_section: the name must be a non-empty string; got {name!r}"
+MSG_SECTION_JSON = (
+    "fairquant_report_section({name!r}, ...): the content must be JSON (dicts, lists, strings, "
+    "finite numbers, None) or have a to_dict() that returns it; {err}"
+)
+MSG_SECTION_TWICE = (
+    "fairquant_report_section({name!r}, ...): a different section of that name was already "
+    "added in this session; give each section its own name"
+)
+
+#: What happened to one gate call, in pytest's words (``fairquant sweep`` reports the same).
+Outcome = Literal["passed", "failed", "skipped", "xfailed", "warned", "error"]
+
+#: The settings that hold method ids.
+METHOD_SETTINGS = ("quantization", "pruning", "methods")
+
+
+class CacheFallbackWarning(UserWarning):
+    """The prediction cache directory is unusable; this run keeps predictions in memory."""
+
+
+def shown_setting(settings: Settings, name: str, *, value: bool = True) -> tuple[str, str]:
+    """How a setting is named in a message (the flag, the ini key or the marker keyword, with
+    its value unless ``value=False``), and where its value came from."""
+    option = OPTIONS_BY_NAME[name]
+    source = settings.sources.get(name, "default")
+    current = getattr(settings, name)
+    if source.startswith("@pytest.mark"):
+        shown = list(current) if isinstance(current, tuple) else current
+        return f"{name}={shown!r}", source
+    text = ",".join(current) if isinstance(current, tuple) else current
+    if source == "command line":
+        return (f"{option.flag}={text}" if value else option.flag), source
+    return (f"{option.ini} = {text}" if value else option.ini), source
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class Record:
+    """One comparison a gate made, with the test, the method, the dense model and the split.
+
+    ``model`` names the dense model (class and fingerprint), ``split`` the split (its name, and
+    its fingerprint where two splits share a name), so a report of a multi-model repository says
+    which model each row gated.
+    """
+
+    nodeid: str
+    gate: str
+    method: str | None
+    comparison: Comparison | Mapping[str, Any]
+    model: str | None = None
+    split: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.comparison
+        return {
+            "nodeid": self.nodeid,
+            "gate": self.gate,
+            "method": self.method,
+            "model": self.model,
+            "split": self.split,
+            "comparison": dict(c) if isinstance(c, Mapping) else c.to_dict(),
+        }
+
+
+def error_comparison(settings: Settings, reason: str) -> Comparison:
+    """The ``error`` verdict of a method whose variant could not be built or evaluated."""
+    from .stats import Comparison
+
+    return Comparison(
+        verdict="error",
+        gap=settings.gap,
+        metric=settings.metric,
+        attribute=settings.attribute,
+        base_gap=None,
+        compressed_gap=None,
+        delta=None,
+        interval=None,
+        interval_method="none",
+        p_value=None,
+        test="none (no predictions)",
+        correction=settings.correction,
+        tolerance=settings.tolerance,
+        alpha=settings.alpha,
+        n_boot=settings.n_boot,
+        seed=settings.seed,
+        groups=(),
+        reasons=(reason,),
+        required_n=None,
+        noise_floor=None,
+        n=0,
+    )
+
+
+@dataclass(frozen=True)
+class Check:
+    """What :meth:`FairnessRun.check` found: the pytest-style outcome, the comparisons, the text."""
+
+    outcome: Outcome
+    comparisons: tuple[Comparison, ...]
+    text: str = ""
+
+
+# --------------------------------------------------------------------------- the run
+
+
+@dataclass
+class FairnessRun:
+    """The state of one run (see the module docstring). ``root`` anchors a relative cache dir;
+    ``worker`` is the xdist worker number (gw3 -> 3), None outside xdist."""
+
+    settings: Settings
+    root: Path = field(default_factory=Path.cwd)
+    worker: int | None = None
+    records: list[Record] = field(default_factory=list)
+    #: Compression metadata per method, for the report.
+    methods: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Summaries of the prepared splits, by :meth:`split_name`.
+    splits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Named extra report sections, JSON-ready.
+    sections: dict[str, Any] = field(default_factory=dict)
+    #: Lines for the terminal summary (notes about the run, e.g. a dropped section).
+    notes: list[str] = field(default_factory=list)
+    _variants: dict[tuple[str, str], Any] = field(default_factory=dict)
+    _unavailable: dict[str, str] = field(default_factory=dict)
+    _predictions: dict[tuple[str, str, str | None], Predictions] = field(default_factory=dict)
+    _prepared: dict[tuple[str, int | float | None, int], DemographicSplit] = field(
+        default_factory=dict
+    )
+    _fingerprints: weakref.WeakKeyDictionary[Any, str] = field(
+        default_factory=weakref.WeakKeyDictionary
+    )
+    _factories: dict[str, Any] = field(default_factory=dict)
+    _cache: Any = None
+    _cache_problem: str | None = None
+    _cache_opened: bool = False
+
+    # ------------------------------------------------------------------ configuration checks
+
+    def check_methods(self, names: Sequence[str] = METHOD_SETTINGS) -> None:
+        """Unknown method ids are a ConfigError naming the setting; a method whose backend is
+        broken (an entry point that failed to import, a factory that raises) is not an error
+        here: its tests skip with the reason."""
+        from .compression import parse_method_id
+
+        for name in names:
+            shown, source = shown_setting(self.settings, name, value=False)
+            for method in getattr(self.settings, name):
+                try:
+                    parse_method_id(method)
+                except MethodUnavailable as err:
+                    self._unavailable.setdefault(method, err.reason)
+                except InputError as err:  # the registry's message names the known ids
+                    raise ConfigError(
+                        MSG_UNKNOWN_METHOD.format(shown=shown, source=source, error=err)
+                    ) from err
+                except Exception as err:  # a third party's factory: its tests skip, once named
+                    self._unavailable.setdefault(
+                        method, MSG_BROKEN_METHOD.format(error=_describe(err))
+                    )
+
+    def check_device(self) -> None:
+        """A device torch cannot use (``tpu``, ``cuda`` without CUDA) is one ConfigError naming
+        the setting, before any test runs. ``auto`` and ``cpu`` need no check (nor torch)."""
+        if self.settings.device in ("auto", "cpu"):
+            return
+        from .evaluate import resolve_device
+
+        try:
+            resolve_device(self.settings.device)
+        except FairquantError as err:
+            shown, source = shown_setting(self.settings, "device")
+            raise ConfigError(MSG_BAD_DEVICE.format(shown=shown, source=source, error=err)) from err
+
+    def open_cache(self) -> str | None:
+        """Open the prediction cache once; returns the reason when its directory is unusable
+        (the run then keeps predictions in memory), else None."""
+        if self._cache_opened:
+            return self._cache_problem
+        self._cache_opened = True
+        from .cache import PredictionCache
+
+        if not self.settings.cache_dir:
+            return None
+        directory = self.root / self.settings.cache_dir
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=directory):
+                pass
+        except OSError as err:
+            shown, source = shown_setting(self.settings, "cache_dir")
+            self._cache_problem = MSG_CACHE_FALLBACK.format(
+                shown=shown, source=source, path=directory, error=_describe(err)
+            )
+            self._cache = PredictionCache(None)
+            return self._cache_problem
+        self._cache = PredictionCache(directory)
+        return None
+
+    @property
+    def cache(self) -> Any:
+        if not self._cache_opened:
+            problem = self.open_cache()
+            if problem is not None:
+                warnings.warn(CacheFallbackWarning(problem), stacklevel=2)
+        return self._cache
+
+    # ------------------------------------------------------------------ factories
+
+    def factory(self, name: Literal["model", "data"]) -> Any:
+        """The object the ``model``/``data`` setting names, imported once (ConfigError if not)."""
+        if name in self._factories:
+            return self._factories[name]
+        option = OPTIONS_BY_NAME[name]
+        path = getattr(self.settings, name)
+        if path is None:
+            raise ConfigError(
+                MSG_NO_FACTORY.format(
+                    what=name, ini=option.ini, flag=option.flag, fixture=f"fairquant_{name}"
+                )
+            )
+        shown, source = shown_setting(self.settings, name)
+        module_name, attr = path.split(":", 1)
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as err:
+            raise ConfigError(
+                MSG_FACTORY_IMPORT.format(
+                    shown=shown, source=source, module=module_name, error=_describe(err)
+                )
+            ) from err
+        target: Any = module
+        for part in attr.split("."):
+            if not hasattr(target, part):
+                raise ConfigError(
+                    MSG_FACTORY_ATTRIBUTE.format(
+                        shown=shown, source=source, module=module_name, name=attr
+                    )
+                )
+            target = getattr(target, part)
+        self._factories[name] = target
+        return target
+
+    def load(self, name: Literal["model", "data"]) -> Any:
+        """Call the factory of ``name`` and check what it returned (ConfigError naming it)."""
+        target = self.factory(name)
+        shown, source = shown_setting(self.settings, name)
+        try:
+            value = target() if callable(target) else target
+        except Exception as err:
+            raise ConfigError(
+                MSG_FACTORY_RAISED.format(shown=shown, source=source, error=_describe(err))
+            ) from err
+        expected = _is_module(value) if name == "model" else _is_split(value)
+        if expected is not None:
+            raise ConfigError(
+                MSG_FACTORY_TYPE.format(
+                    shown=shown, source=source, got=type(value).__name__, expected=expected
+                )
+            )
+        return value
+
+    # ------------------------------------------------------------------ splits
+
+    def prepare(self, split: DemographicSplit) -> DemographicSplit:
+        """``split`` subsampled if configured, each attribute's groups below ``min_group_size``
+        dropped for that attribute's gates only (a small ``age`` group stays in the ``sex``
+        gate); memoised by fingerprint, its summary kept for the report."""
+        s = self.settings
+        key = (split.fingerprint, s.subsample, s.min_group_size)
+        if key not in self._prepared:
+            prepared = split
+            if s.subsample is not None:
+                prepared = prepared.subsample(s.subsample, seed=s.seed)
+            for attribute in prepared.attribute_names:
+                prepared = prepared.filter_groups(attribute, min_size=s.min_group_size)
+            self._prepared[key] = prepared
+            self.splits[self.split_name(prepared)] = prepared.summary()
+        return self._prepared[key]
+
+    def split_name(self, split: DemographicSplit) -> str:
+        """The split's name in the report; ``name@fingerprint`` when another split has it."""
+        known = self.splits.get(split.name)
+        if known is None or known.get("fingerprint") == split.fingerprint:
+            return split.name
+        return f"{split.name}@{split.fingerprint[:8]}"
+
+    def _split_label(self, fingerprint: str) -> str:
+        for name, summary in self.splits.items():
+            if summary.get("fingerprint") == fingerprint:
+                return name
+        return f"split@{fingerprint[:8]}"
+
+    # ------------------------------------------------------------------ models + predictions
+
+    def fingerprint(self, model: Any) -> str:
+        """``model_fingerprint(model)``, computed once per model object in this run."""
+        from .fingerprint import model_fingerprint
+
+        try:
+            known = self._fingerprints.get(model)
+        except TypeError:  # not weak-referenceable
+            return model_fingerprint(model)
+        if known is None:
+            known = self._fingerprints[model] = model_fingerprint(model)
+        return known
+
+    def model_name(self, model: Any) -> str:
+        """The dense model in the report: its class and fingerprint (of the dense model a
+        variant was made from)."""
+        info = getattr(model, "fairquant_info", None)
+        base = getattr(info, "base_fingerprint", None)
+        fingerprint = base if isinstance(base, str) else self.fingerprint(model)
+        return f"{type(model).__name__}@{fingerprint[:8]}"
+
+    def device(self) -> str:
+        """The configured device; with ``auto`` under xdist, one GPU per worker (round robin)."""
+        if self.settings.device != "auto" or self.worker is None:
+            return self.settings.device
+        import torch
+
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        return f"cuda:{self.worker % count}" if count > 1 else "auto"
+
+    def predict(self, model: Any, split: DemographicSplit, task: Any = None) -> Predictions:
+        """Each model is evaluated once per split and task in this run (memo keyed by the
+        model's fingerprint); the disk cache spans runs and processes."""
+        from .evaluate import predict
+
+        key = (
+            self.fingerprint(model),
+            split.fingerprint,
+            None if task is None else task.fingerprint(),
+        )
+        if key not in self._predictions:
+            self._predictions[key] = predict(
+                model,
+                split,
+                task=task,
+                device=self.device(),
+                batch_size=self.settings.batch_size,
+                cache=self.cache,
+            )
+        return self._predictions[key]
+
+    def variant(self, dense: Any, method: str) -> Any:
+        """The variant of ``dense`` by ``method``, built on first use and kept until
+        :meth:`release`. Raises MethodUnavailable (remembered) when it cannot run here."""
+        if method in self._unavailable:
+            raise MethodUnavailable(method, self._unavailable[method])
+        key = (self.fingerprint(dense), method)
+        if key not in self._variants:
+            from .compression import compress
+
+            self._check_available(method)
+            try:
+                built = compress(dense, method)
+            except MethodUnavailable as err:
+                self._unavailable[method] = err.reason
+                raise
+            self._variants[key] = built
+            self.methods[method] = _info_dict(built)
+        return self._variants[key]
+
+    def _check_available(self, method: str) -> None:
+        """A third party's ``available()`` that raises is the method's reason to skip."""
+        from .compression.registry import build_method
+
+        try:
+            build_method(method).available()
+        except MethodUnavailable:
+            raise
+        except Exception as err:
+            self._unavailable[method] = MSG_BROKEN_METHOD.format(error=_describe(err))
+            raise MethodUnavailable(method, self._unavailable[method]) from err
+
+    @property
+    def live_methods(self) -> list[str]:
+        """The methods whose variants are alive (built and not yet released)."""
+        return sorted({method for _, method in self._variants})
+
+    def release(self, method: str) -> None:
+        """Drop every variant of ``method`` (of every dense model) after its last test."""
+        for key in [k for k in self._variants if k[1] == method]:
+            del self._variants[key]
+
+    # ------------------------------------------------------------------ gates
+
+    def context(
+        self,
+        settings: Settings | None = None,
+        *,
+        nodeid: str,
+        method: str | None,
+        outcome: Callable[[str, str], None] | None = None,
+        on_record: Callable[[Record], None] | None = None,
+    ) -> GateContext:
+        """The GateContext a test's (or a sweep row's) gates run under: the settings, this
+        run's predictions, and a record sink that names the dense model and split the gate
+        evaluated (the most recent predictions it made)."""
+        seen: list[Predictions] = []
+
+        def predict(model: Any, split: DemographicSplit, task: Any = None) -> Predictions:
+            result = self.predict(model, split, task)
+            seen.append(result)
+            if result.method == "dense":
+                names[result.model_fingerprint] = self.model_name(model)
+            return result
+
+        names: dict[str, str] = {}
+
+        def record(gate: str, comparison: Comparison) -> None:
+            dense = next((p for p in reversed(seen) if p.method == "dense"), None)
+            entry = Record(
+                nodeid,
+                gate,
+                method,
+                comparison,
+                model=None if dense is None else names.get(dense.model_fingerprint),
+                split=None if not seen else self._split_label(seen[-1].split_fingerprint),
+            )
+            self.records.append(entry)
+            if on_record is not None:
+                on_record(entry)
+
+        return GateContext(
+            settings or self.settings, predict=predict, record=record, outcome=outcome
+        )
+
+    def check(
+        self,
+        dense: Any,
+        split: DemographicSplit,
+        method: str,
+        *,
+        nodeid: str,
+        settings: Settings | None = None,
+    ) -> Check:
+        """Gate ``method``'s variant of ``dense`` on ``split`` as a test calling
+        ``assert_no_bias_amplification(dense, variant, split)`` would, under ``settings``
+        (default: the run's). A variant that cannot be built or evaluated is an ``error``
+        record naming the stage; one that cannot run here is ``skipped``."""
+        from .gate import assert_no_bias_amplification
+
+        s = settings or self.settings
+        undecided: list[str] = []
+        context = self.context(
+            s, nodeid=nodeid, method=method, outcome=lambda mode, text: undecided.append(mode)
+        )
+        try:
+            variant = self.variant(dense, method)
+        except MethodUnavailable as err:
+            return Check("skipped", (), f"{method}: {err.reason}")
+        except Exception as err:  # a backend's own error: this method's row, not the run's end
+            return self._error(nodeid, method, dense, split, s, "compression", err)
+        try:
+            self.predict(dense, split)
+            self.predict(variant, split)
+        except (FairquantError, RuntimeError) as err:  # NaN outputs, a kernel that fails
+            return self._error(nodeid, method, dense, split, s, "evaluation", err)
+        try:
+            with gate_context(context), warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", InconclusiveWarning)
+                comparisons = assert_no_bias_amplification(dense, variant, split)
+        except FairnessAssertionError as err:
+            return Check("failed", err.comparisons, str(err))
+        found = comparisons if isinstance(comparisons, tuple) else (comparisons,)
+        if undecided:
+            return Check("skipped" if undecided[0] == "skip" else "xfailed", found)
+        if any(issubclass(w.category, InconclusiveWarning) for w in caught):
+            return Check("warned", found)
+        return Check("passed", found)
+
+    def _error(
+        self,
+        nodeid: str,
+        method: str,
+        dense: Any,
+        split: DemographicSplit,
+        settings: Settings,
+        stage: str,
+        err: BaseException,
+    ) -> Check:
+        reason = MSG_VARIANT_FAILED.format(method=method, stage=stage, error=_describe(err))
+        self.records.append(
+            Record(
+                nodeid,
+                "sweep",
+                method,
+                error_comparison(settings, reason),
+                model=self.model_name(dense),
+                split=self.split_name(split),
+            )
+        )
+        return Check("error", (), reason)
+
+    # ------------------------------------------------------------------ the report
+
+    def add_section(self, name: str, content: Any) -> None:
+        """Keep a named report section; a second, different section of the same name is refused."""
+        if not isinstance(name, str) or not name.strip():
+            raise InputError(MSG_SECTION_NAME.format(name=name))
+        data = content.to_dict() if hasattr(content, "to_dict") else content
+        try:
+            data = json.loads(json.dumps(data, allow_nan=False))
+        except (TypeError, ValueError) as err:
+            raise InputError(MSG_SECTION_JSON.format(name=name, err=err)) from None
+        if name in self.sections and self.sections[name] != data:
+            raise InputError(MSG_SECTION_TWICE.format(name=name))
+        self.sections[name] = data
+
+    def record_dicts(self) -> list[dict[str, Any]]:
+        return [r.to_dict() for r in self.records]
+
+    def report(
+        self, command: Sequence[str], records: Sequence[Mapping[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """The session report of this run (``records``: JSON records gathered elsewhere, e.g.
+        from xdist workers, instead of this run's)."""
+        from .report import build_report
+
+        return build_report(
+            self.record_dicts() if records is None else records,
+            settings=self.settings.to_dict(),
+            methods=self.methods,
+            splits=self.splits,
+            command=list(command),
+            sections=self.sections,
+        )
+
+
+def _describe(err: BaseException) -> str:
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def _info_dict(variant: Any) -> dict[str, Any]:
+    """The variant's compression metadata for the report, without its wall time (the same run
+    must give a byte-identical report)."""
+    info = getattr(variant, "fairquant_info", None)
+    if info is None:
+        return {}
+    to_dict = getattr(info, "to_dict", None)
+    data = dict(to_dict()) if callable(to_dict) else {"info": repr(info)}
+    data.pop("wall_time_s", None)
+    return data
+
+
+def _is_module(value: Any) -> str | None:
+    import torch
+
+    return None if isinstance(value, torch.nn.Module) else "a torch.nn.Module"
+
+
+def _is_split(value: Any) -> str | None:
+    from .data.split import DemographicSplit
+
+    return None if isinstance(value, DemographicSplit) else "a DemographicSplit"
+
+
+__all__ = [
+    "CacheFallbackWarning",
+    "Check",
+    "FairnessRun",
+    "Outcome",
+    "Record",
+    "shown_setting",
+]
