@@ -327,7 +327,10 @@ def fairquant_model(pytestconfig: pytest.Config) -> Any:
     return pytestconfig.stash[state_key].load("model")
 
 
-@pytest.fixture(scope="session")
+# ``model`` and ``demographic_split`` are test-scoped: a session-scoped fixture keeps the first
+# value it computed, so a sub-directory's conftest.py override of fairquant_model/fairquant_data
+# would never reach them. The run object memoises the work.
+@pytest.fixture
 def model(fairquant_model: Any) -> Any:
     """The dense model (``fairquant_model``); a ``model`` fixture of your own takes precedence."""
     return fairquant_model
@@ -339,7 +342,7 @@ def fairquant_data(pytestconfig: pytest.Config) -> Any:
     return pytestconfig.stash[state_key].load("data")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def demographic_split(pytestconfig: pytest.Config, fairquant_data: Any) -> DemographicSplit:
     """``fairquant_data``, subsampled if configured, without groups below the minimum size."""
     from .data.split import DemographicSplit

@@ -189,7 +189,7 @@ class FairnessRun:
     _variants: dict[tuple[str, str], Any] = field(default_factory=dict)
     _unavailable: dict[str, str] = field(default_factory=dict)
     _predictions: dict[tuple[str, str, str | None], Predictions] = field(default_factory=dict)
-    _prepared: dict[tuple[str, int | float | None, int], DemographicSplit] = field(
+    _prepared: dict[tuple[str, str], DemographicSplit] = field(
         default_factory=dict
     )
     _fingerprints: weakref.WeakKeyDictionary[Any, str] = field(
@@ -332,7 +332,7 @@ class FairnessRun:
         dropped for that attribute's gates only (a small ``age`` group stays in the ``sex``
         gate); memoised by fingerprint, its summary kept for the report."""
         s = self.settings
-        key = (split.fingerprint, s.subsample, s.min_group_size)
+        key = (split.name, split.fingerprint)
         if key not in self._prepared:
             prepared = split
             if s.subsample is not None:

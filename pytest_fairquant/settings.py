@@ -552,10 +552,13 @@ def configuration_markdown() -> str:
         "",
         "| fixture | scope | what |",
         "|---|---|---|",
-        "| `fairquant_model` (alias `model`) | session | the dense model from `fairquant_model` |",
+        "| `fairquant_model` | session | the dense model from `fairquant_model` |",
+        "| `model` | test | alias of `fairquant_model` (yours wins if you define one) |",
         "| `fairquant_data` | session | the split from `fairquant_data` |",
-        "| `demographic_split` | session | `fairquant_data`, subsampled if configured, "
-        "without groups under `fairquant_min_group_size` |",
+        "| `demographic_split` | test | `fairquant_data`, subsampled if configured, each "
+        "attribute without its groups under `fairquant_min_group_size` (prepared once per "
+        "split; test-scoped so a conftest.py override of `fairquant_data` in a sub-directory "
+        "reaches it) |",
         "| `quantized_model`, `pruned_model` | test | the dense model compressed by one method; "
         "the test runs once per method (`test_x[bnb-nf4]`); unavailable methods skip with the "
         "backend's reason |",
