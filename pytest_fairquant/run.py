@@ -188,6 +188,8 @@ class FairnessRun:
     notes: list[str] = field(default_factory=list)
     _variants: dict[tuple[str, str], Any] = field(default_factory=dict)
     _unavailable: dict[str, str] = field(default_factory=dict)
+    #: The unavailable methods whose backend raised (not merely "cannot run here").
+    _broken: set[str] = field(default_factory=set)
     _predictions: dict[tuple[str, str, str | None], Predictions] = field(default_factory=dict)
     _prepared: dict[tuple[str, str], DemographicSplit] = field(
         default_factory=dict
@@ -223,6 +225,7 @@ class FairnessRun:
                     self._unavailable.setdefault(
                         method, MSG_BROKEN_METHOD.format(error=_describe(err))
                     )
+                    self._broken.add(method)
 
     def check_device(self) -> None:
         """A device torch cannot use (``tpu``, ``cuda`` without CUDA) is one ConfigError naming
@@ -437,6 +440,7 @@ class FairnessRun:
             raise
         except Exception as err:
             self._unavailable[method] = MSG_BROKEN_METHOD.format(error=_describe(err))
+            self._broken.add(method)
             raise MethodUnavailable(method, self._unavailable[method]) from err
 
     @property
@@ -503,8 +507,9 @@ class FairnessRun:
     ) -> Check:
         """Gate ``method``'s variant of ``dense`` on ``split`` as a test calling
         ``assert_no_bias_amplification(dense, variant, split)`` would, under ``settings``
-        (default: the run's). A variant that cannot be built or evaluated is an ``error``
-        record naming the stage; one that cannot run here is ``skipped``."""
+        (default: the run's). A variant that cannot be built or evaluated, or a method whose
+        backend is broken, is an ``error`` record naming the stage; a method that cannot run
+        here is ``skipped``."""
         from .gate import assert_no_bias_amplification
 
         s = settings or self.settings
@@ -515,6 +520,8 @@ class FairnessRun:
         try:
             variant = self.variant(dense, method)
         except MethodUnavailable as err:
+            if method in self._broken:  # a run that names the method must show it is broken
+                return self._error(nodeid, method, dense, split, s, "loading the method", err)
             return Check("skipped", (), f"{method}: {err.reason}")
         except Exception as err:  # a backend's own error: this method's row, not the run's end
             return self._error(nodeid, method, dense, split, s, "compression", err)

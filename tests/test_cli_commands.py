@@ -6,6 +6,7 @@ import copy
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -247,6 +248,10 @@ def make_split():
 
 def not_a_model():
     return 3
+
+
+def raises():
+    raise OSError("weights.bin not found")
 """
 
 
@@ -331,3 +336,124 @@ def test_sweep_model_factory_of_wrong_type(
     code, _, err = _run(args, capsys)
     assert code == 2
     assert "the factory returned int, expected a torch.nn.Module" in err
+
+
+# --------------------------------------------------------------------------- sweep outcomes
+
+
+@dataclass(frozen=True)
+class _ThirdParty:
+    """A third-party method that breaks in one of the ways a backend can."""
+
+    how: str = "nan"
+    family = "custom"
+
+    @property
+    def name(self) -> str:
+        return f"broken-{self.how}"
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {}
+
+    def available(self) -> tuple[bool, str | None]:
+        return True, None
+
+    def apply(self, model: Any) -> Any:
+        import torch
+
+        if self.how == "kernel":
+            raise RuntimeError("the int3 kernel is not compiled for this CPU")
+        with torch.no_grad():
+            for p in model.parameters():
+                p.fill_(float("nan"))
+        return model
+
+
+def _raising_factory() -> Any:
+    raise ImportError("libfancyquant.so: cannot open shared object file")
+
+
+@pytest.fixture
+def broken_methods(monkeypatch: pytest.MonkeyPatch) -> None:
+    """broken-nan (NaN outputs), broken-kernel (apply raises), broken-factory (the factory
+    raises), registered for this test only."""
+    from pytest_fairquant.compression import registry
+
+    registry._entries()
+    monkeypatch.setattr(registry._REGISTRY, "entries", dict(registry._REGISTRY.entries))
+    registry.register_method("broken-nan", lambda: _ThirdParty("nan"))
+    registry.register_method("broken-kernel", lambda: _ThirdParty("kernel"))
+    registry.register_method("broken-factory", _raising_factory)
+
+
+def _rows(out: Path) -> dict[str, dict[str, Any]]:
+    report = json.loads(out.read_text(encoding="utf-8"))
+    return {r["method"]: r["comparison"] for r in report["comparisons"]}
+
+
+def test_sweep_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(["sweep", "--help"], capsys)
+    assert code == 0
+    assert "exit codes: 0 every gate passed" in " ".join(out.split())
+    assert "4 both 1 and 3." in " ".join(out.split())
+
+
+def test_sweep_inconclusive_fails_unless_inconclusive_lets_it_through(
+    factories: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _needs(*SWEEP_NEEDS)
+    out = factories / "r.json"
+    code, _, _ = _run(_sweep_args(out, "--methods", "uniform-int8"), capsys)
+    # 200 samples a group cannot rule out a change of 0.02: the gate is undecided.
+    assert _rows(out)["uniform-int8"]["verdict"] == "inconclusive"
+    assert code == cli.EXIT_FAIL  # it exited 0: an undecided gate passed the sweep
+    code, _, _ = _run(_sweep_args(out, "--methods", "uniform-int8", "--inconclusive", "xfail"), capsys)
+    assert code == cli.EXIT_OK
+
+
+def test_sweep_bad_variants_are_error_rows_and_the_other_methods_complete(
+    factories: Path, broken_methods: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _needs(*SWEEP_NEEDS)
+    out = factories / "r.json"
+    methods = "broken-nan,uniform-int8,broken-kernel,broken-factory"
+    args = _sweep_args(out, "--methods", methods, "--inconclusive", "skip")
+    code, _, err = _run(args, capsys)
+    assert code == cli.EXIT_ERROR
+    rows = _rows(out)
+    assert rows["uniform-int8"]["verdict"] == "inconclusive"
+    assert {m: rows[m]["verdict"] for m in ("broken-nan", "broken-kernel", "broken-factory")} == {
+        "broken-nan": "error",
+        "broken-kernel": "error",
+        "broken-factory": "error",
+    }
+    assert rows["broken-nan"]["reasons"][0].startswith(
+        "broken-nan: evaluation failed: NonFiniteOutputs: "
+    )
+    assert rows["broken-kernel"]["reasons"] == [
+        "broken-kernel: compression failed: RuntimeError: the int3 kernel is not compiled for "
+        "this CPU"
+    ]
+    assert rows["broken-factory"]["reasons"][0].startswith("broken-factory: loading the method ")
+    assert "ImportError: libfancyquant.so: cannot open shared object file" in (
+        rows["broken-factory"]["reasons"][0]
+    )
+    assert "fairquant: error: broken-kernel: compression failed: RuntimeError: " in err
+    # A failing gate as well as an error: both show in the exit code.
+    code, _, _ = _run(_sweep_args(out, "--methods", methods), capsys)
+    assert code == cli.EXIT_FAIL_AND_ERROR
+
+
+def test_sweep_model_factory_that_raises_is_one_usage_error(
+    factories: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _needs(*SWEEP_NEEDS)
+    args = _sweep_args(factories / "r.json", "--methods", "uniform-int8")
+    args[2] = "cli_factories:raises"
+    code, _, err = _run(args, capsys)
+    assert code == cli.EXIT_USAGE
+    assert err == (
+        "fairquant: error: --model=cli_factories:raises (command line): the factory raised "
+        "OSError: weights.bin not found\n"
+    )
