@@ -235,6 +235,21 @@ def pytest_collection_modifyitems(
             item.add_marker(pytest.mark.xdist_group(_group_name(keys)))
     if len(first_seen) > 1:
         items.sort(key=lambda item: first_seen[_variant_key(item)])
+    _import_factories(config, items)
+
+
+def _import_factories(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A factory that cannot be imported is one usage error before the tests, not an error
+    in every test that needs it; checked only when a collected test needs it."""
+    run = config.stash[state_key]
+    used = {name for item in items for name in getattr(item, "fixturenames", ())}
+    for setting, fixtures in (("model", MODEL_FIXTURES), ("data", DATA_FIXTURES)):
+        if getattr(run.settings, setting) is None or used.isdisjoint(fixtures):
+            continue
+        try:
+            run.factory(setting)
+        except ConfigError as err:
+            raise pytest.UsageError(f"fairquant: {err}") from err
 
 
 def _plain_nodeid(item: pytest.Item) -> str:

@@ -100,26 +100,6 @@ def test_missing_factory_says_how_to_configure(pytester: pytest.Pytester) -> Non
     ("flag", "fixture", "message"),
     [
         (
-            "--fairquant-model=no_such_module:make",
-            "fairquant_model",
-            MSG_FACTORY_IMPORT.format(
-                shown="--fairquant-model=no_such_module:make",
-                source="command line",
-                module="no_such_module",
-                error="ModuleNotFoundError: No module named 'no_such_module'",
-            ),
-        ),
-        (
-            "--fairquant-model=fq_factories:nope",
-            "fairquant_model",
-            MSG_FACTORY_ATTRIBUTE.format(
-                shown="--fairquant-model=fq_factories:nope",
-                source="command line",
-                module="fq_factories",
-                name="nope",
-            ),
-        ),
-        (
             "--fairquant-model=fq_factories:wrong_type",
             "fairquant_model",
             MSG_FACTORY_TYPE.format(
@@ -140,7 +120,7 @@ def test_missing_factory_says_how_to_configure(pytester: pytest.Pytester) -> Non
             ),
         ),
     ],
-    ids=["import", "attribute", "model-type", "data-type"],
+    ids=["model-type", "data-type"],
 )
 def test_bad_factories_name_the_setting_and_the_problem(
     fq: pytest.Pytester, flag: str, fixture: str, message: str
@@ -149,6 +129,52 @@ def test_bad_factories_name_the_setting_and_the_problem(
     result = fq.runpytest(flag)
     result.assert_outcomes(errors=1)
     assert message in result.stdout.str()
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        (
+            "--fairquant-model=no_such_module:make",
+            MSG_FACTORY_IMPORT.format(
+                shown="--fairquant-model=no_such_module:make",
+                source="command line",
+                module="no_such_module",
+                error="ModuleNotFoundError: No module named 'no_such_module'",
+            ),
+        ),
+        (
+            "--fairquant-data=fq_factories:nope",
+            MSG_FACTORY_ATTRIBUTE.format(
+                shown="--fairquant-data=fq_factories:nope",
+                source="command line",
+                module="fq_factories",
+                name="nope",
+            ),
+        ),
+    ],
+    ids=["import", "attribute"],
+)
+def test_a_factory_that_cannot_be_imported_is_one_usage_error(
+    fq: pytest.Pytester, flag: str, message: str
+) -> None:
+    fq.makepyfile(
+        """
+        def test_a(model, demographic_split): pass
+        def test_b(quantized_model, demographic_split): pass
+        def test_c(fairquant_model, fairquant_data): pass
+        """
+    )
+    result = fq.runpytest(flag)
+    # It was an error in each of the three tests, the same traceback three times.
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert [line for line in result.stderr.lines if line] == [f"ERROR: fairquant: {message}"]
+    assert "no tests ran" in result.stdout.str()
+
+
+def test_an_unused_factory_is_not_imported(fq: pytest.Pytester) -> None:
+    fq.makepyfile("def test_plain(): pass")
+    fq.runpytest("--fairquant-model=no_such_module:make").assert_outcomes(passed=1)
 
 
 def test_ini_factory_errors_name_the_ini_file(fq: pytest.Pytester) -> None:
