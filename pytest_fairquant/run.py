@@ -91,7 +91,7 @@ def shown_setting(settings: Settings, name: str, *, value: bool = True) -> tuple
     if source.startswith("@pytest.mark"):
         shown = list(current) if isinstance(current, tuple) else current
         return f"{name}={shown!r}", source
-    text = ",".join(current) if isinstance(current, tuple) else current
+    text = (",".join(current) or "none") if isinstance(current, tuple) else current
     if source == "command line":
         return (f"{option.flag}={text}" if value else option.flag), source
     return (f"{option.ini} = {text}" if value else option.ini), source

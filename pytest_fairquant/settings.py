@@ -561,7 +561,8 @@ def configuration_markdown() -> str:
         "reaches it) |",
         "| `quantized_model`, `pruned_model` | test | the dense model compressed by one method; "
         "the test runs once per method (`test_x[bnb-nf4]`); unavailable methods skip with the "
-        "backend's reason |",
+        "backend's reason; an empty list (`methods=\"none\"` or `[]`) runs no method: one "
+        "`test_x[none]`, skipped with the reason |",
         "| `fairquant_snapshot` | test | syrupy's `snapshot` comparing GroupReports with a "
         "tolerance |",
         "| `fairquant_settings` | session | the resolved settings |",
