@@ -332,6 +332,15 @@ def _attributes(
     return {attribute or "group": features}
 
 
+def _kept(split: DemographicSplit | None, name: str, *arrays: Any) -> tuple[Any, ...]:
+    """``arrays`` on the rows ``name``'s comparisons use: a prepared split drops each
+    attribute's small groups for that attribute only (``filter_groups_per_attribute``)."""
+    rows = None if split is None else split.attribute_rows(name)
+    if rows is None:
+        return arrays
+    return tuple(None if a is None else np.asarray(a)[rows] for a in arrays)
+
+
 def _gather(
     models: Mapping[str, Any],
     split: DemographicSplit | None,
@@ -524,13 +533,16 @@ def assert_no_bias_amplification(
         from .stats import compare
 
         for name, feature in inputs.features.items():
+            y, base_pred, compressed_pred, feature, weight = _kept(
+                split, name, inputs.y_true, *inputs.preds, feature, sample_weight
+            )
             comparisons.append(
                 compare(
-                    inputs.y_true,
-                    inputs.preds[0],
-                    inputs.preds[1],
+                    y,
+                    base_pred,
+                    compressed_pred,
                     sensitive_features=feature,
-                    sample_weight=sample_weight,
+                    sample_weight=weight,
                     attribute=name,
                     **options,
                 )
@@ -616,8 +628,8 @@ def assert_fvo_below(
     a = _opt(alpha, s.alpha)
     comparisons = [
         assess_gap(
-            inputs.y_true,
-            inputs.preds[0],
+            y,
+            pred,
             sensitive_features=feature,
             gap=gap,
             threshold=threshold,
@@ -625,11 +637,14 @@ def assert_fvo_below(
             n_boot=_opt(n_boot, s.n_boot),
             seed=_opt(seed, s.seed),
             min_group_size=_opt(min_group_size, s.min_group_size),
-            sample_weight=sample_weight,
+            sample_weight=weight,
             attribute=name,
             **assess_options,
         )
-        for name, feature in inputs.features.items()
+        for name, (y, pred, feature, weight) in (
+            (name, _kept(split, name, inputs.y_true, inputs.preds[0], feature, sample_weight))
+            for name, feature in inputs.features.items()
+        )
     ]
     comparisons = _correct_across(comparisons, a, s.correction)
     _decide("assert_fvo_below", comparisons, inputs.methods)
@@ -666,24 +681,27 @@ def group_report(
         meta["compression"] = {k: info[k] for k in _IDENTIFYING if k in info}
     reports = {}
     for name, feature in _attributes(split, None, _opt(attribute, s.attribute)).items():
+        y, pred, probs, feature, weight = _kept(
+            split, name, split.labels, preds.pred, preds.probs, feature, split.weights
+        )
         report = group_metrics(
-            split.labels,
-            preds.pred,
+            y,
+            pred,
             sensitive_features=feature,
             metrics=names,
-            y_prob=preds.probs,
-            sample_weight=split.weights,
+            y_prob=probs,
+            sample_weight=weight,
             attribute=name,
         )
         intervals = group_intervals(
-            split.labels,
-            preds.pred,
+            y,
+            pred,
             sensitive_features=feature,
             metrics=names,
             n_boot=_opt(n_boot, s.n_boot),
             seed=_opt(seed, s.seed),
             alpha=_opt(alpha, s.alpha),
-            sample_weight=split.weights,
+            sample_weight=weight,
         )
         metadata = {**report.metadata, **meta}
         reports[name] = dataclasses.replace(report, metadata=metadata).with_intervals(intervals)

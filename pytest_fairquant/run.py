@@ -340,8 +340,7 @@ class FairnessRun:
             prepared = split
             if s.subsample is not None:
                 prepared = prepared.subsample(s.subsample, seed=s.seed)
-            for attribute in prepared.attribute_names:
-                prepared = prepared.filter_groups(attribute, min_size=s.min_group_size)
+            prepared = prepared.filter_groups_per_attribute(min_size=s.min_group_size)
             self._prepared[key] = prepared
             self.splits[self.split_name(prepared)] = prepared.summary()
         return self._prepared[key]

@@ -226,6 +226,8 @@ class DemographicSplit:
         self.metadata: Mapping[str, Any] = dict(metadata or {})
         self.index = index
         self.dropped = _dropped
+        #: Per attribute, the rows its comparisons use (see filter_groups_per_attribute).
+        self._attribute_rows: Mapping[str, NDArray[np.int64]] = {}
         self._input_id = input_id
         self._fingerprint: str | None = None
 
@@ -349,6 +351,8 @@ class DemographicSplit:
         new.index = index
         new.dropped = self.dropped if dropped is None else dropped
         new._input_id = self._input_id
+        # Row positions survive only where the rows do (an added intersection, not a subset).
+        new._attribute_rows = self._attribute_rows if rows is None else {}
         new._fingerprint = None
         return new
 
@@ -399,6 +403,19 @@ class DemographicSplit:
         Positives are samples with ``positive_label`` for binary labels; for multiclass and
         multi-label labels the rule applies to the group's rarest class (one-vs-rest).
         """
+        rows, dropped = self._kept_rows(
+            attribute, min_size, min_positives, min_negatives, positive_label
+        )
+        return self._replace(rows=rows, dropped=self.dropped + dropped)
+
+    def _kept_rows(
+        self,
+        attribute: str | Sequence[str],
+        min_size: int,
+        min_positives: int,
+        min_negatives: int,
+        positive_label: int,
+    ) -> tuple[NDArray[np.int64], tuple[DroppedGroup, ...]]:
         g = self.groups(attribute)
         counts = g.counts()
         pos, neg = self._support(g, positive_label)
@@ -435,8 +452,29 @@ class DemographicSplit:
                     dropped="; ".join(f"{d.group}: {d.reason}" for d in dropped),
                 )
             )
-        rows = np.flatnonzero(keep_group[g.codes])
-        return self._replace(rows=rows, dropped=self.dropped + tuple(dropped))
+        return np.flatnonzero(keep_group[g.codes]).astype(np.int64), tuple(dropped)
+
+    def filter_groups_per_attribute(self, *, min_size: int = 30) -> DemographicSplit:
+        """Each attribute's groups below ``min_size`` dropped for that attribute only.
+
+        Every sample stays (a small ``age`` group is still in the ``sex`` comparisons);
+        :meth:`attribute_rows` gives the rows each attribute's comparisons use, and ``dropped``
+        lists the groups with their own attribute's counts.
+        """
+        rows: dict[str, NDArray[np.int64]] = {}
+        dropped: list[DroppedGroup] = []
+        for name in self.attribute_names:
+            kept, lost = self._kept_rows(name, min_size, 0, 0, 1)
+            dropped.extend(lost)
+            if len(kept) < len(self):
+                rows[name] = kept
+        new = self._replace(dropped=self.dropped + tuple(dropped))
+        new._attribute_rows = rows
+        return new
+
+    def attribute_rows(self, attribute: str) -> NDArray[np.int64] | None:
+        """The rows the comparisons of ``attribute`` use; None for all of them."""
+        return self._attribute_rows.get(attribute)
 
     def subsample(
         self,

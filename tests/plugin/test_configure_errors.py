@@ -106,7 +106,7 @@ def test_two(model, demographic_split):
 
 def test_an_unusable_cache_dir_falls_back_to_memory_with_one_warning(fq: pytest.Pytester) -> None:
     (fq.path / "blocker").write_text("a file where the cache directory should be")
-    fq.makepyfile(test_gates=SPLIT_GATE)
+    fq.makepyfile(test_fallback_gates=SPLIT_GATE)
     result = fq.runpytest("--fairquant-cache-dir=blocker/cache", "-W", "default")
     # It was an error in every test that predicted (NotADirectoryError from the cache).
     result.assert_outcomes(passed=2, warnings=1)

@@ -5,6 +5,7 @@ and the gates, without min_positives or the correction across attributes)."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,25 +34,26 @@ def _table(report: dict[str, Any]) -> list[tuple[Any, ...]]:
 
 
 def test_pytest_and_sweep_give_identical_verdict_tables(
-    fq: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+    fq: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fq.makepyfile(test_gate=GATE)
     methods = "uniform-int8,uniform-int2"
-    # The sweep first: it imports torch's lazy modules in this process, where an in-process
-    # pytester run (which restores sys.modules afterwards) cannot make torch load them twice.
-    code = cli.main(
-        [
-            "sweep",
-            "--model=fq_factories:make_model",
-            "--data=fq_factories:make_split",
-            f"--methods={methods}",
-            "--n-boot=200",
-            "--cache-dir=",
-            "--report=sweep.json",
-        ]
+    # The sweep in its own process: torch cannot load its lazy modules twice in this one, and
+    # in-process pytester runs remove what they imported.
+    monkeypatch.setenv("PYTHONPATH", str(fq.path))
+    swept = fq.run(
+        sys.executable,
+        "-m",
+        "pytest_fairquant",
+        "sweep",
+        "--model=fq_factories:make_model",
+        "--data=fq_factories:make_split",
+        f"--methods={methods}",
+        "--n-boot=200",
+        "--cache-dir=",
+        "--report=sweep.json",
     )
-    err = capsys.readouterr().err
-    assert code == cli.EXIT_FAIL, err
+    assert swept.ret == cli.EXIT_FAIL, swept.stderr.str()
     result = fq.runpytest(
         f"--fairquant-quantization={methods}", "--fairquant-report=pytest.json"
     )
