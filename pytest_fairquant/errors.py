@@ -44,3 +44,8 @@ class EvaluationError(FairquantError):
 
 class SnapshotError(FairquantError):
     """A fairquant snapshot file is corrupt or of an unknown schema."""
+
+
+class UnchangedVariant(CompressionError):
+    """``compress`` made a variant equal to the dense model (every layer skipped, a method that
+    did nothing): its gates would compare the model with itself and pass."""

@@ -72,9 +72,12 @@ def test_model_with_nothing_to_compress_is_a_failed_variant() -> None:
 
 def test_overflowing_variant_is_recorded_not_raised() -> None:
     # fp16 overflows (> 65504) where the float32 model does not: a fragile model's NaN/inf.
+    torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 3))
     with torch.no_grad():
-        model[0].weight.fill_(300.0)
+        # Not constant: uniform-int8 keeps a constant tensor as it is (a variant that changed
+        # nothing, refused by compress).
+        model[0].weight.uniform_(299.0, 301.0)
         model[0].bias.zero_()
     split = _split(scale=100.0)
     results = evaluate_variants(model, ["fp16", "uniform-int8"], split)

@@ -5,17 +5,22 @@ parameter bytes as actually stored (int8 = 1 byte, packed 4-bit = ½ byte plus a
 sparsity as the share of exact zeros, and which Linear/Conv/attention weights changed (a
 weight counts as converted when its module or tensor type, dtype or values changed; the Linear
 layers that stayed as they were are listed as skipped with the method's reason).
+
+A variant that cannot differ from its model is refused rather than gated: a ``skip=`` name that
+matches no layer the method compresses is an :class:`~pytest_fairquant.errors.InputError`, and a
+variant whose parameters, buffers, hooks and module types all equal the dense model's raises
+:class:`~pytest_fairquant.errors.UnchangedVariant` (bitsandbytes #629 was such a variant).
 """
 
 from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CompressionError, InputError, MethodUnavailable
+from ..errors import CompressionError, InputError, MethodUnavailable, UnchangedVariant
 from .registry import CompressionMethod, build_method
 
 if TYPE_CHECKING:
@@ -28,6 +33,19 @@ MSG_NO_TARGETS = (
 )
 MSG_NOT_A_MODULE = "compress() needs a torch.nn.Module, got {type}"
 MSG_NO_INFO = "{type} is not a variant made by pytest_fairquant.compression (no fairquant_info)"
+MSG_UNKNOWN_SKIP = (
+    "{method_id!r}: skip= names {unknown} but {cls} has no such layer among the {count} layers "
+    "it compresses, e.g. {examples}; a skip name is a module name as in model.named_modules() "
+    "('head' also skips 'head.fc')"
+)
+MSG_UNCHANGED = (
+    "{method_id!r}: compression changed nothing: the variant's parameters, buffers and module "
+    "types all equal the dense {cls}'s{why}, so its gates would compare the model with itself; "
+    "check the method's parameters or pick a method that applies to this model"
+)
+MSG_SKIP_COVERS_ALL = " (skip={skip!r} covers every layer it compresses ({count}))"
+#: How many valid skip names an error lists.
+_SHOWN_NAMES = 6
 
 _KIND_NAMES = {
     "Linear": "nn.Linear",
@@ -252,6 +270,74 @@ def _check_targets(model: nn.Module, method_id: str, method: CompressionMethod) 
         )
 
 
+def _skip_list(method: CompressionMethod) -> tuple[str, ...]:
+    skip = dict(method.params).get("skip") or ()
+    return (skip,) if isinstance(skip, str) else tuple(skip)
+
+
+def _target_names(model: nn.Module, method: CompressionMethod) -> list[str]:
+    from ._ops import weight_targets
+
+    kinds = getattr(method, "targets", None) or _ALL_KINDS
+    return [name for name, _, _ in weight_targets(model, kinds)]
+
+
+def _hook_count(module: nn.Module) -> int:
+    return sum(len(getattr(module, attr, {})) for attr in ("_forward_hooks", "_forward_pre_hooks"))
+
+
+def _unchanged(original: nn.Module, variant: nn.Module) -> bool:
+    """The variant is the dense model again: same module tree and types, hooks and tensors."""
+    if type(variant) is not type(original):
+        return False
+    before, after = dict(original.named_modules()), dict(variant.named_modules())
+    if before.keys() != after.keys():
+        return False
+    for name, module in before.items():
+        counterpart = after[name]
+        if type(counterpart) is not type(module) or _hook_count(counterpart) != _hook_count(module):
+            return False
+    for tensors in ("named_parameters", "named_buffers"):
+        old = dict(getattr(original, tensors)(remove_duplicate=False))
+        new = dict(getattr(variant, tensors)(remove_duplicate=False))
+        if old.keys() != new.keys() or any(_weight_changed(t, new[k]) for k, t in old.items()):
+            return False
+    return True
+
+
+def unchanged_error(model: nn.Module, method_id: str, why: str = "") -> UnchangedVariant:
+    return UnchangedVariant(
+        MSG_UNCHANGED.format(method_id=method_id, cls=type(model).__name__, why=why)
+    )
+
+
+def check_skip(
+    model: nn.Module,
+    method_id: str,
+    skip: tuple[str, ...],
+    names: list[str],
+    matches: Callable[[str, str], bool],
+) -> None:
+    """Every ``skip`` name must match one of ``names`` (the layers the method compresses), and
+    at least one of ``names`` must be left to compress."""
+    unknown = [s for s in skip if not any(matches(name, s) for name in names)]
+    if unknown:
+        shown = ", ".join(repr(n) for n in names[:_SHOWN_NAMES])
+        more = len(names) - _SHOWN_NAMES
+        raise InputError(
+            MSG_UNKNOWN_SKIP.format(
+                method_id=method_id,
+                unknown=", ".join(repr(s) for s in unknown),
+                cls=type(model).__name__,
+                count=len(names),
+                examples=shown + (f", and {more} more" if more > 0 else ""),
+            )
+        )
+    if skip and names and all(any(matches(name, s) for s in skip) for name in names):
+        why = MSG_SKIP_COVERS_ALL.format(skip=list(skip), count=len(names))
+        raise unchanged_error(model, method_id, why)
+
+
 def compress(model: nn.Module, method_id: str, **params: Any) -> nn.Module:
     """A compressed copy of ``model`` made by ``method_id`` (the user's model is untouched).
 
@@ -259,7 +345,9 @@ def compress(model: nn.Module, method_id: str, **params: Any) -> nn.Module:
     per_channel=True)``, ``compress(m, "bnb-nf4", skip=["head"])``). Raises
     :class:`~pytest_fairquant.errors.InputError` for an unknown id or bad parameters,
     :class:`~pytest_fairquant.errors.MethodUnavailable` when the method cannot run here, and
-    :class:`~pytest_fairquant.errors.CompressionError` when the model has nothing to compress.
+    :class:`~pytest_fairquant.errors.CompressionError` when the model has nothing to compress;
+    a ``skip`` name that matches no layer it compresses is an ``InputError``, and a variant equal
+    to ``model`` raises :class:`~pytest_fairquant.errors.UnchangedVariant`.
     """
     from torch import nn
 
@@ -272,6 +360,10 @@ def compress(model: nn.Module, method_id: str, **params: Any) -> nn.Module:
     if not ok:
         raise MethodUnavailable(method_id, reason or "unavailable")
     _check_targets(model, method_id, method)
+    from ._ops import skipped_by_name
+
+    skip, names = _skip_list(method), _target_names(model, method)
+    check_skip(model, method_id, skip, names, lambda name, s: skipped_by_name(name, (s,)))
 
     base_fingerprint = model_fingerprint(model)
     bytes_before = storage_bytes(model)
@@ -279,6 +371,8 @@ def compress(model: nn.Module, method_id: str, **params: Any) -> nn.Module:
     start = time.perf_counter()
     variant = method.apply(work)
     wall = time.perf_counter() - start
+    if _unchanged(model, variant):
+        raise unchanged_error(model, method_id)
 
     converted, skipped = _diff(model, variant, method)
     _mark_original_dtype(model, variant)

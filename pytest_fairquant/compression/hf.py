@@ -14,7 +14,18 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError, MethodUnavailable
-from .core import CompressionInfo, _device, _diff, _sparsity, storage_bytes
+from .core import (
+    CompressionInfo,
+    _device,
+    _diff,
+    _skip_list,
+    _sparsity,
+    _target_names,
+    _unchanged,
+    check_skip,
+    storage_bytes,
+    unchanged_error,
+)
 from .methods import guard_cpu_repack
 from .registry import build_method
 
@@ -54,6 +65,15 @@ def _bnb_config(method_id: str, params: dict[str, Any]) -> Any:
     )
 
 
+def _skipped_by_transformers(name: str, key: str) -> bool:
+    """Whether transformers leaves module ``name`` unconverted for the skip entry ``key``."""
+    try:
+        from transformers.quantizers.quantizers_utils import should_convert_module
+    except ImportError:  # older transformers matched a substring of the module name
+        return key in name
+    return not should_convert_module(name, [key])
+
+
 def load_quantized_pretrained(
     model_cls: Any, path_or_id: str, method_id: str, **kwargs: Any
 ) -> nn.Module:
@@ -88,6 +108,8 @@ def load_quantized_pretrained(
         raise MethodUnavailable(method_id, reason or "unavailable")
 
     dense = model_cls.from_pretrained(path_or_id, **load_kwargs)
+    skip = _skip_list(method)
+    check_skip(dense, method_id, skip, _target_names(dense, method), _skipped_by_transformers)
     config = _bnb_config(method_id, dict(method.params))
     start = time.perf_counter()
     variant = model_cls.from_pretrained(path_or_id, quantization_config=config, **load_kwargs)
@@ -98,6 +120,8 @@ def load_quantized_pretrained(
         for layer in variant.modules():
             if isinstance(layer, Linear4bit):
                 guard_cpu_repack(layer, 64)
+    if _unchanged(dense, variant):
+        raise unchanged_error(dense, method_id)
     converted, skipped = _diff(dense, variant, method)
     sparsity, by_module = _sparsity(variant)
     versions = {**method.versions(), **{p: version(p) for p in ("transformers", "accelerate")}}  # type: ignore[attr-defined]

@@ -488,8 +488,14 @@ class TorchDynamicInt8(_Method):
         import torch
         from torch import nn
 
+        from ._ops import skipped_by_name
+
         spec: dict[Any, Any] = {nn.Linear: torch.ao.quantization.default_dynamic_qconfig}
-        spec.update({name: None for name in self.skip})
+        # Every module a skip name covers, not only the name itself: torch's per-type entry
+        # would otherwise still reach the Linears inside a skipped parent.
+        spec.update(
+            {name: None for name, _ in model.named_modules() if skipped_by_name(name, self.skip)}
+        )
         # torch.ao eager quantization is deprecated in favour of torchao (offered as
         # torchao-int8-dynamic) but is what paper 000 measured; its warnings are expected here.
         with warnings.catch_warnings():
