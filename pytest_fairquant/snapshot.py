@@ -9,7 +9,8 @@ interval's half-width, so noise (another machine, a GPU kernel) passes and a rea
 
 syrupy only writes on ``--snapshot-update`` (and merges xdist workers' writes itself). A snapshot
 file that is not valid fairquant JSON raises :class:`~pytest_fairquant.errors.SnapshotError`
-naming the file; it is never overwritten silently, even under ``--snapshot-update``.
+naming the file and, for a file edited by hand, the first entry of the wrong shape or type
+(:func:`validate`); it is never overwritten silently, even under ``--snapshot-update``.
 """
 
 from __future__ import annotations
@@ -199,9 +200,78 @@ def _parse(text: str, path: str) -> dict[str, Any]:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise SnapshotError(MSG_CORRUPT.format(path=path, error=f"invalid JSON: {err}")) from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA or "reports" not in data:
+    return validate(data, path)
+
+
+class _Shape:
+    """Checks one parsed snapshot, naming the first entry whose shape or type is wrong."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def fail(self, error: str) -> SnapshotError:
+        return SnapshotError(MSG_CORRUPT.format(path=self.path, error=error))
+
+    def get(self, parent: Mapping[str, Any], key: str, where: str) -> Any:
+        if key not in parent:
+            raise self.fail(f"{where}.{key} is missing".lstrip("."))
+        return parent[key]
+
+    def expect(self, value: Any, ok: bool, where: str, what: str) -> None:
+        if not ok:
+            shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+            raise self.fail(f"{where} is {shown} ({type(value).__name__}); expected {what}")
+
+    def obj(self, parent: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
+        value = self.get(parent, key, where)
+        self.expect(value, isinstance(value, dict), f"{where}.{key}".lstrip("."), "an object")
+        return value  # type: ignore[no-any-return]
+
+    def number(self, value: Any, where: str) -> None:
+        ok = value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+        self.expect(value, ok, where, "a number or null")
+
+
+def validate(data: Any, path: str) -> dict[str, Any]:
+    """``data`` (a parsed snapshot) when it has the shape :func:`canonicalize` writes, else a
+    :class:`SnapshotError` naming ``path`` and the first wrong entry (a file edited by hand)."""
+    shape = _Shape(path)
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         found = data.get("schema") if isinstance(data, dict) else type(data).__name__
-        raise SnapshotError(
-            MSG_CORRUPT.format(path=path, error=f"schema {found!r}, expected {SCHEMA!r}")
+        raise shape.fail(f"schema {found!r}, expected {SCHEMA!r}")
+    for attribute in shape.obj(data, "reports", ""):
+        where = f"reports.{attribute}"
+        report = shape.obj(data["reports"], attribute, "reports")
+        metrics = shape.get(report, "metrics", where)
+        shape.expect(
+            metrics,
+            isinstance(metrics, list) and all(isinstance(m, str) for m in metrics),
+            f"{where}.metrics",
+            "a list of strings",
         )
+        method = shape.get(report, "method", where)
+        shape.expect(
+            method, method is None or isinstance(method, str), f"{where}.method", "a string or null"
+        )
+        overall = shape.obj(report, "overall", where)
+        for metric in metrics:
+            value = shape.get(overall, metric, f"{where}.overall")
+            shape.number(value, f"{where}.overall.{metric}")
+        groups = shape.obj(report, "groups", where)
+        for group in groups:
+            at = f"{where}.groups.{group}"
+            entry = shape.obj(groups, group, f"{where}.groups")
+            n = shape.get(entry, "n", at)
+            shape.expect(n, isinstance(n, int) and not isinstance(n, bool), f"{at}.n", "an integer")
+            for metric in metrics:
+                cell = shape.obj(entry, metric, at)
+                shape.number(shape.get(cell, "value", f"{at}.{metric}"), f"{at}.{metric}.value")
+                interval = shape.get(cell, "interval", f"{at}.{metric}")
+                pair = isinstance(interval, list) and len(interval) == 2
+                if interval is not None:
+                    shape.expect(
+                        interval, pair, f"{at}.{metric}.interval", "null or [low, high] numbers"
+                    )
+                    for bound in interval:
+                        shape.number(bound, f"{at}.{metric}.interval")
     return data
