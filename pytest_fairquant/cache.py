@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 import warnings
 from collections.abc import Callable, Mapping
@@ -26,8 +27,12 @@ import numpy as np
 from .predictions import Predictions
 
 MSG_CORRUPT = "ignoring the unreadable prediction cache entry {path} ({error}); it is rebuilt"
-SCHEMA = 1
+SCHEMA = 2
 _PREFIX = "fq-"
+#: The names the cache writes: entries, their locks, and interrupted writes' temporary files.
+_OWN_FILE = re.compile(
+    r"fq-[0-9a-f]{40}\.(?:npz|json|lock)|\.fq-[0-9a-f]{40}\.(?:npz|json)\.\w+\.tmp"
+)
 
 
 class CacheWarning(UserWarning):
@@ -152,6 +157,22 @@ class PredictionCache:
 
     def entries(self) -> Mapping[str, Predictions]:
         return dict(self._memory)
+
+
+def clear_directory(directory: str | os.PathLike[str]) -> int:
+    """Delete the files the cache wrote in ``directory`` (never any other); how many went.
+
+    ``--fairquant-cache-clear`` calls it before a session. A missing directory has none.
+    """
+    path = Path(directory)
+    if not path.is_dir():
+        return 0
+    removed = 0
+    for entry in path.iterdir():
+        if _OWN_FILE.fullmatch(entry.name) and entry.is_file():
+            entry.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def _atomic_write(path: Path, write: Callable[[Any], Any]) -> None:

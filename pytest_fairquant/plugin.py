@@ -78,6 +78,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             option.flag, dest=option.dest, default=None, metavar=option.metavar, help=option.help
         )
         parser.addini(option.ini, help=option.help, type=_ini_type(option), default=None)
+    group.addoption(
+        "--fairquant-cache-clear",
+        action="store_true",
+        dest="fairquant_cache_clear",
+        help="Delete the prediction cache's entries in fairquant_cache_dir before the session "
+        "(only files the cache wrote; every prediction is recomputed).",
+    )
 
 
 def _ini_type(option: Option) -> Any:
@@ -114,6 +121,11 @@ def pytest_configure(config: pytest.Config) -> None:
         run.check_device()
     except ConfigError as err:
         raise pytest.UsageError(f"fairquant: {err}") from err
+    clear = config.getoption("fairquant_cache_clear") and not _is_worker(config)
+    if clear and settings.cache_dir:
+        from .cache import clear_directory
+
+        clear_directory(config.rootpath / settings.cache_dir)
     problem = run.open_cache()
     if problem is not None:
         config.issue_config_time_warning(CacheFallbackWarning(problem), stacklevel=2)

@@ -170,6 +170,17 @@ def test_fingerprints_change_with_every_setting() -> None:
     assert ClassificationTask("binary").fingerprint() == ClassificationTask("binary").fingerprint()
 
 
+def test_an_output_picker_is_known_by_its_code_not_its_name() -> None:
+    # Both are "<lambda>": the old fingerprint named them alike and served one's predictions
+    # for the other (issue 11 #2).
+    def task(pick: Any) -> str:
+        return ClassificationTask("binary", output=pick).fingerprint()
+
+    assert task(lambda out: out[0]) != task(lambda out: out[1])
+    first = lambda out: out[0]  # noqa: E731
+    assert task(first) == task(first)
+
+
 def test_bad_task_settings() -> None:
     with pytest.raises(InputError, match="kind must be one of 'auto'"):
         ClassificationTask("regression")  # type: ignore[arg-type]

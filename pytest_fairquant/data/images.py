@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from ..errors import DataError
+from ..fingerprint import value_identity
 
 MSG_IMAGE_MISSING = "image file {path} does not exist; check the data set's root and image folder"
 MSG_IMAGE_DECODE = "image file {path} could not be decoded ({error}); re-download or remove it"
@@ -24,10 +24,6 @@ MSG_IMAGES_UNREADABLE = (
     "{count} of {total} image files are missing or cannot be decoded, e.g. {examples}; "
     "fix or remove them (or read with check_images=False to fail only when one is loaded)"
 )
-
-# Default object reprs carry a memory address, which would change the fingerprint every run.
-_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
-
 
 class ImageRef(NamedTuple):
     """One sample's image: a file path and an optional crop ``(x, y, width, height)`` in pixels."""
@@ -37,29 +33,10 @@ class ImageRef(NamedTuple):
 
 
 def describe_transform(transform: Callable[..., Any] | None) -> str:
-    """A stable text identity of a user transform: its ``fingerprint`` if any, else its repr.
-
-    torchvision pipelines (what open_clip returns as ``preprocess``) repr every step with its
-    parameters, so the repr is a faithful identity; plain functions are named by qualified name,
-    objects without a repr of their own by class and attributes.
-    """
-    if transform is None:
-        return "none"
-    explicit = getattr(transform, "fingerprint", None)
-    if isinstance(explicit, str):
-        return explicit
-    if callable(explicit):
-        return str(explicit())
-    if hasattr(transform, "__qualname__") and hasattr(transform, "__module__"):
-        return f"{transform.__module__}.{transform.__qualname__}"
-    cls: type[Any] = type(transform)
-    if "__repr__" not in {k for c in cls.__mro__[:-1] for k in vars(c)}:
-        # The default repr names only the class: the instance's fields tell Halve(2) from Halve(4).
-        state = sorted(getattr(transform, "__dict__", {}).items())
-        text = f"{cls.__module__}.{cls.__qualname__}({state!r})"
-    else:
-        text = repr(transform)
-    return _ADDRESS.sub("", text)
+    """A stable identity of a user transform: its ``fingerprint`` if any, else its code and
+    state (:func:`~pytest_fairquant.fingerprint.value_identity`: a function's source and
+    closure, a torchvision pipeline's steps with their parameters)."""
+    return "none" if transform is None else value_identity(transform)
 
 
 def _crop_box(
@@ -100,7 +77,7 @@ class LoadImage:
     fingerprint: str = field(init=False)
 
     def __post_init__(self) -> None:
-        ident = f"LoadImage-v1:{self.mode}:{describe_transform(self.transform)}"
+        ident = f"LoadImage-v2:{self.mode}:{describe_transform(self.transform)}"
         object.__setattr__(self, "fingerprint", hashlib.sha256(ident.encode()).hexdigest()[:32])
 
     def __call__(self, item: str | os.PathLike[str] | ImageRef) -> Any:

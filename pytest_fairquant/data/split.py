@@ -12,6 +12,8 @@ Intersections of attributes are named with ``×`` (``"gender×race"``) or given 
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +23,7 @@ from numpy.typing import NDArray
 
 from .._arrays import as_array, as_labels, check_length
 from ..errors import InputError
+from ..fingerprint import item_bytes, value_identity
 
 INTERSECTION = "×"
 
@@ -43,6 +46,10 @@ MSG_SUBSAMPLE_SIZE = (
 )
 MSG_EMPTY_AFTER_FILTER = "no group of {attribute!r} meets the minimum support ({rule}); every sample was dropped: {dropped}"
 MSG_WEIGHTS = "weights must be finite and non-negative, one per sample"
+MSG_ITEM_FAILED = (
+    "inputs[{position}] could not be read ({kind} raised {error}); every item of the split's "
+    "inputs is read once to fingerprint them for the prediction cache"
+)
 
 
 @dataclass(frozen=True)
@@ -125,36 +132,96 @@ def group_codes(values: NDArray[Any]) -> tuple[NDArray[np.int64], tuple[str, ...
     return codes.astype(np.int64), tuple(str(v) for v in uniq.tolist())
 
 
-def _digest_inputs(inputs: Any, index: NDArray[np.int64]) -> str:
-    """Identity of the inputs: content for arrays and sequences, class and size for datasets."""
+def _file_digest(path: str) -> bytes | None:
+    """sha256 of a file's contents, or None when ``path`` names no regular file.
+
+    Memoised per (path, size, mtime_ns) for the process, so splits sharing files read each once.
+    """
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
+    known = _FILE_DIGESTS.get(key)
+    if known is None:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        known = _FILE_DIGESTS[key] = h.digest()
+    return known
+
+
+_FILE_DIGESTS: dict[tuple[str, int, int], bytes] = {}
+
+
+def _path_of(item: Any) -> str | None:
+    """The file an input item names (a path, or an ImageRef's path), else None."""
+    path = getattr(item, "path", item) if isinstance(item, tuple) else item
+    if isinstance(path, os.PathLike):
+        path = os.fspath(path)
+    if isinstance(path, str) and 0 < len(path) < 4096 and "\n" not in path:
+        return path
+    return None
+
+
+def _item_digest(item: Any, *, named: bool) -> bytes:
+    """One input item's identity: the contents of the file it names, and (unless the split's
+    ``input_id`` already names the items) the item itself."""
+    path = _path_of(item)
+    content = _file_digest(path) if path is not None else None
+    if named:
+        return content or b""
+    return hashlib.sha256(item_bytes(item) + b"\0" + (content or b"")).digest()
+
+
+def _digest_inputs(
+    inputs: Any, index: NDArray[np.int64], memo: dict[int, bytes], *, named: bool
+) -> str:
+    """Identity of the inputs at ``index`` (see docs/internals.md, "What the cache key hashes").
+
+    Arrays and tensors: their bytes. Sequences and datasets: every item at ``index`` (a
+    Dataset's ``__getitem__`` is called for each), plus the contents of each file an item
+    names; ``memo`` keeps per-position digests shared by a split and its subsets. A dataset with
+    a ``fingerprint`` (a string, or a method returning one) is named by it instead, and so is
+    one whose split has an ``input_id`` (then only the files its items name are read).
+    """
     h = hashlib.sha256()
     if inputs is None:
         h.update(b"none")
         return h.hexdigest()
     h.update(index.tobytes())
+    cls = type(inputs)
+    ident = getattr(inputs, "fingerprint", None)
+    if ident is not None:
+        ident = ident() if callable(ident) else ident
+        h.update(f"{cls.__module__}.{cls.__qualname__}:{len(inputs)}:{ident}".encode())
+        return h.hexdigest()
     try:
         arr = as_array(inputs, name="inputs") if not isinstance(inputs, (list, tuple)) else None
     except InputError:
         arr = None
     if arr is not None and arr.dtype != object:
         h.update(str((arr.shape, arr.dtype.str)).encode())
-        flat = np.ascontiguousarray(arr).reshape(-1).view(np.uint8)
-        # Full content up to 256 MiB, beyond that a strided sample: identity, not cryptography.
-        step = max(1, flat.size // (256 << 20))
-        h.update(np.ascontiguousarray(flat[::step]).tobytes())
+        h.update(np.ascontiguousarray(arr).reshape(-1).view(np.uint8).data)
         return h.hexdigest()
-    if isinstance(inputs, (list, tuple)):
-        for item in inputs:
-            h.update(
-                repr(item).encode() if not isinstance(item, (str, bytes)) else str(item).encode()
-            )
-            h.update(b"\0")
-        return h.hexdigest()
-    ident = getattr(inputs, "fingerprint", None)
-    if callable(ident):
-        ident = ident()
-    cls = type(inputs)
-    h.update(f"{cls.__module__}.{cls.__qualname__}:{len(inputs)}:{ident}".encode())
+    if named and not isinstance(inputs, (list, tuple)):
+        return h.hexdigest()  # the caller's input_id vouches for a dataset's items
+    for position in index.tolist():
+        digest = memo.get(position)
+        if digest is None:
+            try:
+                item = inputs[position]
+            except Exception as err:
+                raise InputError(
+                    MSG_ITEM_FAILED.format(
+                        position=position, kind=cls.__name__, error=f"{type(err).__name__}: {err}"
+                    )
+                ) from err
+            digest = memo[position] = _item_digest(item, named=named)
+        h.update(digest)
     return h.hexdigest()
 
 
@@ -229,6 +296,8 @@ class DemographicSplit:
         #: Per attribute, the rows its comparisons use (see filter_groups_per_attribute).
         self._attribute_rows: Mapping[str, NDArray[np.int64]] = {}
         self._input_id = input_id
+        #: Per input position, its digest; shared with subsets (they share ``inputs``).
+        self._input_digests: dict[int, bytes] = {}
         self._fingerprint: str | None = None
 
     # ------------------------------------------------------------------ basics
@@ -351,6 +420,7 @@ class DemographicSplit:
         new.index = index
         new.dropped = self.dropped if dropped is None else dropped
         new._input_id = self._input_id
+        new._input_digests = self._input_digests
         # Row positions survive only where the rows do (an added intersection, not a subset).
         new._attribute_rows = self._attribute_rows if rows is None else {}
         new._fingerprint = None
@@ -567,10 +637,11 @@ class DemographicSplit:
     # ------------------------------------------------------------------ identity
     @property
     def fingerprint(self) -> str:
-        """A stable hash of labels, attributes, weights and input identity (for caching)."""
+        """A stable hash of labels, attributes, weights, the inputs' contents and the transform's
+        code (for caching; docs/internals.md, "What the cache key hashes", says what is read)."""
         if self._fingerprint is None:
             h = hashlib.sha256()
-            h.update(b"fairquant-split-v1")
+            h.update(b"fairquant-split-v2")
             h.update(str(self.labels.shape).encode())
             h.update(np.ascontiguousarray(self.labels).tobytes())
             for key in sorted(self.attributes):
@@ -578,15 +649,14 @@ class DemographicSplit:
                 h.update("\0".join(str(v) for v in self.attributes[key].tolist()).encode())
             if self.weights is not None:
                 h.update(self.weights.tobytes())
-            if self._input_id is not None:
-                h.update(self._input_id.encode())
-                h.update(self.index.tobytes())
-            else:
-                h.update(_digest_inputs(self.inputs, self.index).encode())
+            named = self._input_id is not None
+            if named:
+                h.update(str(self._input_id).encode())
+            h.update(
+                _digest_inputs(self.inputs, self.index, self._input_digests, named=named).encode()
+            )
             if self.transform is not None:
-                t = self.transform
-                h.update(getattr(t, "__qualname__", type(t).__qualname__).encode())
-                h.update(repr(getattr(t, "fingerprint", "")).encode())
+                h.update(value_identity(self.transform).encode())
             self._fingerprint = h.hexdigest()[:32]
         return self._fingerprint
 

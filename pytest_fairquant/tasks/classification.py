@@ -104,13 +104,11 @@ class ClassificationTask:
         return ClassificationTask(kind, tuple(self.threshold.tolist()), self.output)
 
     def fingerprint(self) -> str:
-        pick = self.output
-        named = (
-            pick
-            if isinstance(pick, str) or pick is None
-            else getattr(pick, "__qualname__", type(pick).__qualname__)
-        )
-        return f"classification-v1:{self.kind}:threshold={self.threshold.tolist()}:output={named}"
+        from ..fingerprint import value_identity
+
+        # A callable picker is hashed by its code: an edited lambda is another task.
+        named = value_identity(self.output) if callable(self.output) else self.output
+        return f"classification-v2:{self.kind}:threshold={self.threshold.tolist()}:output={named}"
 
     def collate(self, items: Any) -> Any:
         import torch
