@@ -14,7 +14,9 @@ import torch
 from torch import nn
 
 from pytest_fairquant.cache import MSG_CORRUPT, CacheWarning, PredictionCache
-from pytest_fairquant.evaluate import evaluate_variants, predict
+from pytest_fairquant import DemographicSplit
+from pytest_fairquant.evaluate import NonFiniteOutputs, evaluate_variants, predict
+from pytest_fairquant.fingerprint import model_fingerprint
 from pytest_fairquant.tasks.classification import ClassificationTask
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -187,3 +189,143 @@ def test_two_processes_compute_once_and_share_the_result(tmp_path: Path) -> None
     assert kinds == ["cached", "computed"]
     assert outs[0][0].split(" ", 1)[1] == outs[1][0].split(" ", 1)[1]
     assert log.read_text().count("forward") == 1
+
+
+# ----------------------------------------------------------------------------- what the key hashes
+# Each test edits something between two "runs" (two PredictionCache objects on one directory, the
+# edited module imported afresh under the same name) and checks that the old predictions are not
+# served. Before the key hashed code and dataset contents, every one of them got a disk hit.
+
+MODEL_SOURCE = '''
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return {body}
+
+
+def transform(x):
+    return {transform}
+'''
+
+
+def _module(tmp_path: Path, *, body: str = "self.fc(x)", transform: str = "x") -> Any:
+    """``fq_edited`` written with these bodies and imported afresh (same module and class names)."""
+    import importlib.util
+
+    path = tmp_path / "fq_edited.py"
+    path.write_text(MODEL_SOURCE.format(body=body, transform=transform))
+    spec = importlib.util.spec_from_file_location("fq_edited", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["fq_edited"] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules["fq_edited"]
+    return module
+
+
+def test_editing_forward_between_runs_is_not_served_from_the_cache(tmp_path: Path) -> None:
+    split = _split()
+    before = _module(tmp_path)
+    predict(before.Net(), split, cache=PredictionCache(tmp_path / "cache"), noise_check=0)
+    after = _module(tmp_path, body="self.fc(x) * float('nan')")
+    with pytest.raises(NonFiniteOutputs, match="NaN/inf scores for 100 of 100 samples"):
+        predict(after.Net(), split, cache=PredictionCache(tmp_path / "cache"), noise_check=0)
+
+
+def test_editing_a_transform_between_runs_is_not_served_from_the_cache(tmp_path: Path) -> None:
+    def run(module: Any) -> Any:
+        split = _split()
+        split.transform = module.transform
+        cache = PredictionCache(tmp_path / "cache")
+        return predict(module.Net(), split, cache=cache, noise_check=0), cache
+
+    _, first = run(_module(tmp_path))
+    assert first.stats["computed"] == 1
+    edited, second = run(_module(tmp_path, transform="x * 0"))
+    assert second.stats == {"computed": 1, "disk_hits": 0, "memory_hits": 0, "corrupt": 0}
+    assert len(np.unique(edited.pred)) == 1  # every input is zero now: one answer for all
+
+
+class Rows(torch.utils.data.Dataset[torch.Tensor]):
+    """A map-style dataset: what a user's own data pipeline looks like."""
+
+    def __init__(self, data: torch.Tensor) -> None:
+        self.data = data
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.data[i]
+
+
+def test_other_data_behind_a_dataset_of_the_same_length_is_not_served(tmp_path: Path) -> None:
+    labels = _split()
+    model = Counting()
+    rng = np.random.default_rng(0)
+    for _ in range(2):
+        data = torch.from_numpy(rng.normal(size=(100, 4)).astype(np.float32))
+        split = DemographicSplit(labels.labels, labels.attributes, inputs=Rows(data))
+        predict(model, split, cache=PredictionCache(tmp_path), noise_check=0)
+    assert model.seen == 200
+
+
+def test_a_non_persistent_buffer_is_part_of_the_model(tmp_path: Path) -> None:
+    class Shifted(nn.Module):
+        def __init__(self, shift: float) -> None:
+            super().__init__()
+            self.inner = tiny_mlp()
+            self.register_buffer("shift", torch.tensor(shift), persistent=False)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.inner(x + self.shift)
+
+    assert model_fingerprint(Shifted(0.0)) != model_fingerprint(Shifted(5.0))
+    assert model_fingerprint(Shifted(0.0)) == model_fingerprint(Shifted(0.0))
+
+
+def test_a_class_without_source_is_known_by_its_bytecode() -> None:
+    def make(body: str) -> type[nn.Module]:
+        namespace: dict[str, Any] = {"__name__": "fq_unsaved", "nn": nn, "tiny_mlp": tiny_mlp}
+        exec(  # no file behind it: inspect.getsource cannot find the class
+            "class Net(nn.Module):\n"
+            "    def __init__(self):\n"
+            "        super().__init__()\n"
+            "        self.inner = tiny_mlp()\n"
+            f"    def forward(self, x):\n        return {body}\n",
+            namespace,
+        )
+        cls: type[nn.Module] = namespace["Net"]
+        return cls
+
+    same, also_same, other = make("self.inner(x)"), make("self.inner(x)"), make("-self.inner(x)")
+    assert model_fingerprint(same()) == model_fingerprint(also_same())
+    assert model_fingerprint(same()) != model_fingerprint(other())
+
+
+def test_editing_a_file_the_inputs_name_is_not_served(tmp_path: Path) -> None:
+    files = [tmp_path / f"x{i}.npy" for i in range(100)]
+    rng = np.random.default_rng(0)
+    labels = _split()
+    model = Counting()
+    for round_ in range(2):
+        for f in files[:1] if round_ else files:
+            np.save(f, rng.normal(size=4).astype(np.float32))
+        split = DemographicSplit(
+            labels.labels,
+            labels.attributes,
+            inputs=[str(f) for f in files],
+            transform=np.load,
+        )
+        predict(model, split, cache=PredictionCache(tmp_path / "cache"), noise_check=0)
+    assert model.seen == 200
