@@ -84,6 +84,16 @@ MSG_FORWARD = (
     "transform/task collate) produce what the model expects"
 )
 MSG_NOT_TENSOR = "the task's forward must return a torch.Tensor of scores; got {kind}"
+MSG_SCORE_ROWS = (
+    "the model returned scores of shape {shape} for batch {batch} of split {name!r}, which has "
+    "{rows} samples: the forward must return one row per sample (shape ({rows}, C)); check the "
+    "model's output (a reduction such as .sum() or .mean() over the batch?) or the task's output="
+)
+MSG_NOT_A_SPLIT = (
+    "split must be a DemographicSplit; got a {kind}. Build one with "
+    "DemographicSplit(labels, attributes, inputs=...) (the inputs, labels and group attributes "
+    "aligned by sample)"
+)
 MSG_OOM = (
     "out of memory evaluating split {name!r} on {device} with batch sizes {tried}; free memory "
     "(smaller model, device='cpu') or pass a smaller batch_size"
@@ -348,6 +358,12 @@ def _forward_pass(
             ) from err
         if not isinstance(out, torch.Tensor):
             raise EvaluationError(MSG_NOT_TENSOR.format(kind=type(out).__name__))
+        if out.ndim == 0 or out.shape[0] != len(idx):
+            raise EvaluationError(
+                MSG_SCORE_ROWS.format(
+                    shape=tuple(out.shape), batch=number, name=split.name, rows=len(idx)
+                )
+            )
         chunks.append(out.detach().float().cpu().numpy())
         if bar is not None:
             bar.update(len(idx))
@@ -425,6 +441,8 @@ def predict(
     bar (default: on a terminal, not under ``CI``). Out of memory halves the batch size down
     to 1 before giving up with an :class:`EvaluationError`.
     """
+    if not isinstance(split, DemographicSplit):
+        raise InputError(MSG_NOT_A_SPLIT.format(kind=type(split).__name__))
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InputError(MSG_BATCH_SIZE.format(value=batch_size))
     if amp not in (False, True, "fp16", "bf16"):
