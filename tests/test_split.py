@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
 from pytest_fairquant.data.split import (
+    MSG_AMBIGUOUS_GROUP,
     MSG_ATTRIBUTE_SHAPE,
     MSG_INPUTS_LENGTH,
     MSG_NO_ATTRIBUTES,
     MSG_NO_INPUTS,
     MSG_UNKNOWN_ATTRIBUTE,
+    SHOWN_GROUPS,
     DemographicSplit,
 )
 from pytest_fairquant.errors import InputError
@@ -191,3 +195,58 @@ def test_bad_inputs_say_what_to_do() -> None:
         DemographicSplit([0, 1], {"g": ["a", "b"]}, weights=[1.0, -1.0])
     with pytest.raises(InputError, match="may not contain '×'"):
         DemographicSplit([0, 1], {"g×h": ["a", "b"]})
+
+
+# ----------------------------------------------------------------------------- group ids
+# One rule (issue 11 #12): equal numbers are one group, strings are their own text, and a string
+# and a number that would share a name are an error. Before, [1, "1"] merged silently while
+# [1, 1.0] (as objects) split into groups "1" and "1.0".
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.array([1, 1.0, 2, 2.0], dtype=object),
+        [1, 1.0, 2, 2.0],
+        np.array([1.0, 1.0, 2.0, 2.0]),
+        np.array([np.int64(1), 1.0, np.float32(2), 2], dtype=object),
+    ],
+    ids=["objects", "list", "floats", "numpy-scalars"],
+)
+def test_equal_numbers_are_one_group(values: Any) -> None:
+    split = DemographicSplit([0, 1, 0, 1], {"g": values})
+    assert split.groups("g").names == ("1", "2")
+    assert split.groups("g").counts().tolist() == [2, 2]
+
+
+def test_a_fractional_float_keeps_numeric_order_and_whole_ones_read_as_integers() -> None:
+    split = DemographicSplit([0, 1, 0, 1], {"g": [1.0, 2.5, 10.0, 1]})
+    assert split.groups("g").names == ("1", "2.5", "10")
+
+
+@pytest.mark.parametrize(
+    "values",
+    [np.array([1, "1", 2, "b"], dtype=object), [1, "1", 2, "b"], ["1", 1.0, "b", "b"]],
+    ids=["objects", "list", "float"],
+)
+def test_a_string_and_a_number_with_one_name_are_an_error(values: Any) -> None:
+    with pytest.raises(InputError) as err:
+        DemographicSplit([0, 1, 0, 1], {"g": values})
+    assert str(err.value) == MSG_AMBIGUOUS_GROUP.format(name="g", text="1", number=1)
+
+
+def test_strings_mixed_with_numbers_of_other_names_are_groups_by_their_text() -> None:
+    split = DemographicSplit([0, 1, 0, 1], {"age": [25, "unknown", 30, 25.0]})
+    assert split.groups("age").names == ("25", "30", "unknown")
+    assert split.groups("age").counts().tolist() == [2, 1, 1]
+
+
+def test_an_id_like_attribute_names_the_count_and_the_first_few_groups() -> None:
+    n = 5000
+    split = DemographicSplit(np.arange(n) % 2, {"id": np.arange(n)})
+    with pytest.raises(InputError) as err:
+        split.filter_groups("id", min_size=30)
+    message = str(err.value)
+    assert len(message) < 400  # it was 134 KB: one entry per group
+    shown = "; ".join(f"{i}: 1 samples, needs 30" for i in range(SHOWN_GROUPS))
+    assert message.endswith(f"every sample was dropped: 5000 groups: {shown}; and 4995 more")

@@ -45,6 +45,13 @@ MSG_SUBSAMPLE_SIZE = (
     "subsample size must be a positive int (samples) or a float in (0, 1] (fraction); got {size!r}"
 )
 MSG_EMPTY_AFTER_FILTER = "no group of {attribute!r} meets the minimum support ({rule}); every sample was dropped: {dropped}"
+MSG_AMBIGUOUS_GROUP = (
+    "attribute {name!r} holds both the string {text!r} and the number {number!r}, which would "
+    "name the same group {text!r}; give the attribute one type (e.g. all strings: "
+    "values.astype(str)) so that the groups are what you mean"
+)
+#: How many groups an error lists before it says how many more there are.
+SHOWN_GROUPS = 5
 MSG_WEIGHTS = "weights must be finite and non-negative, one per sample"
 MSG_ITEM_FAILED = (
     "inputs[{position}] could not be read ({kind} raised {error}); every item of the split's "
@@ -93,9 +100,17 @@ class DroppedGroup:
 def attribute_values(values: Any, name: str, n: int) -> NDArray[Any]:
     """One sensitive attribute as a read-only 1-D array of ``n`` values, missing ones refused.
 
-    Whole-number floats become integers (so ``1.0`` and ``1`` name the same group). Shared by
+    One rule names groups (docs/datasets.md, "Group ids"): values that are equal numbers are one
+    group (``1``, ``1.0`` and ``np.int64(1)`` are group ``"1"``; a whole-number float becomes
+    its integer), strings are groups of their own text, and an attribute where a string and a
+    number would share a name (``1`` and ``"1"``) is an error naming both. Shared by
     :class:`DemographicSplit` and the metrics' ``sensitive_features`` so both read groups alike.
     """
+    if isinstance(values, (list, tuple)) and len({type(v) is str for v in values}) > 1:
+        # numpy would turn [1, "1"] into the strings ["1", "1"]: keep the values to check them.
+        mixed = np.empty(len(values), dtype=object)
+        mixed[:] = values
+        values = mixed
     arr = as_array(values, name=f"attributes[{name!r}]")
     if arr.ndim != 1 or len(arr) != n:
         raise InputError(MSG_ATTRIBUTE_SHAPE.format(name=name, n=n, shape=arr.shape))
@@ -117,16 +132,52 @@ def attribute_values(values: Any, name: str, n: int) -> NDArray[Any]:
                     name=name, count=int(missing.sum()), first=int(np.flatnonzero(missing)[0])
                 )
             )
+        arr = _normalise_objects(arr, name)
     arr = arr.copy()
     arr.setflags(write=False)
     return arr
 
 
+def _first_few(parts: Sequence[str]) -> str:
+    """The first :data:`SHOWN_GROUPS` of ``parts`` and how many more (an ID-like attribute has
+    thousands of groups: one line each made a message of hundreds of kilobytes)."""
+    shown = "; ".join(parts[:SHOWN_GROUPS])
+    more = len(parts) - SHOWN_GROUPS
+    return f"{len(parts)} groups: {shown}; and {more} more" if more > 0 else shown
+
+
+def _normalise_objects(arr: NDArray[Any], name: str) -> NDArray[Any]:
+    """An object array's values under the group rule of :func:`attribute_values`."""
+    values = arr.tolist()
+    numeric = [
+        isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_))
+        for v in values
+    ]
+    if all(numeric):  # numbers only: read as the numeric array they are (1 and 1.0 are one group)
+        return attribute_values(np.asarray(values, dtype=np.float64), name, len(values))
+    out = [_whole(v) if is_number else v for v, is_number in zip(values, numeric, strict=True)]
+    named: dict[str, Any] = {}
+    for value in out:
+        other = named.setdefault(str(value), value)
+        if isinstance(other, str) != isinstance(value, str):
+            text, number = (other, value) if isinstance(other, str) else (value, other)
+            raise InputError(MSG_AMBIGUOUS_GROUP.format(name=name, text=text, number=number))
+    result = np.empty(len(out), dtype=object)
+    result[:] = out
+    return result
+
+
+def _whole(value: Any) -> Any:
+    """A number as the Python value that names its group: 1.0 -> 1, np.int64(2) -> 2."""
+    item = value.item() if isinstance(value, np.number) else value
+    return int(item) if isinstance(item, float) and item.is_integer() else item
+
+
 def group_codes(values: NDArray[Any]) -> tuple[NDArray[np.int64], tuple[str, ...]]:
     """Codes in sorted order of the distinct values (numeric order for numbers)."""
-    if values.dtype.kind in "iub":
+    if values.dtype.kind in "iubf":
         uniq, codes = np.unique(values, return_inverse=True)
-        return codes.astype(np.int64), tuple(str(v) for v in uniq.tolist())
+        return codes.astype(np.int64), tuple(str(_whole(v)) for v in uniq.tolist())
     as_text = np.asarray([str(v) for v in values.tolist()], dtype=object)
     uniq, codes = np.unique(as_text, return_inverse=True)
     return codes.astype(np.int64), tuple(str(v) for v in uniq.tolist())
@@ -230,7 +281,9 @@ class DemographicSplit:
 
     ``labels`` are integer class ids of shape ``(n,)`` or 0/1 indicators of shape ``(n, L)`` for
     multi-label tasks. ``attributes`` maps each sensitive attribute to one categorical value per
-    sample. ``inputs`` is what the model reads (see the module docstring); ``transform`` turns one
+    sample; equal numbers are one group (``1`` and ``1.0`` are group ``"1"``), strings are
+    groups of their own text, and a string and a number sharing a name (``1`` and ``"1"``) are
+    an :class:`InputError` (docs/datasets.md, "Group ids"). ``inputs`` is what the model reads (see the module docstring); ``transform`` turns one
     raw item into a model input (e.g. open an image path and preprocess it).
     """
 
@@ -519,7 +572,7 @@ class DemographicSplit:
                 MSG_EMPTY_AFTER_FILTER.format(
                     attribute=g.attribute,
                     rule=rule,
-                    dropped="; ".join(f"{d.group}: {d.reason}" for d in dropped),
+                    dropped=_first_few([f"{d.group}: {d.reason}" for d in dropped]),
                 )
             )
         return np.flatnonzero(keep_group[g.codes]).astype(np.int64), tuple(dropped)
