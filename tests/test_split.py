@@ -250,3 +250,11 @@ def test_an_id_like_attribute_names_the_count_and_the_first_few_groups() -> None
     assert len(message) < 400  # it was 134 KB: one entry per group
     shown = "; ".join(f"{i}: 1 samples, needs 30" for i in range(SHOWN_GROUPS))
     assert message.endswith(f"every sample was dropped: 5000 groups: {shown}; and 4995 more")
+
+
+def test_the_repr_of_an_id_like_attribute_stays_short() -> None:
+    split = DemographicSplit(np.arange(5000) % 2, {"id": np.arange(5000), "g": ["a", "b"] * 2500})
+    assert repr(split) == (
+        "DemographicSplit('split', n=5000, binary; "
+        "id: 5000 groups: 0=1, 1=1, 2=1, 3=1, 4=1, ...; g: a=2500, b=2500)"
+    )

@@ -361,9 +361,10 @@ class DemographicSplit:
         parts = []
         for key in self.attributes:
             g = self.groups(key)
-            counts = ", ".join(
-                f"{nm}={c}" for nm, c in zip(g.names, g.counts().tolist(), strict=True)
-            )
+            pairs = [f"{nm}={c}" for nm, c in zip(g.names, g.counts().tolist(), strict=True)]
+            counts = ", ".join(pairs[:SHOWN_GROUPS])
+            if len(pairs) > SHOWN_GROUPS:  # pytest prints fixtures' reprs in every failure
+                counts = f"{len(pairs)} groups: {counts}, ..."
             parts.append(f"{key}: {counts}")
         return (
             f"DemographicSplit({self.name!r}, n={len(self)}, {self.task_kind}; "
