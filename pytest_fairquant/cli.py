@@ -354,17 +354,13 @@ def sweep_exit_code(checks: Sequence[Any]) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .report import json_path, write_reports
-    from .report.jsonreport import check_writable
+    from .report import check_report_path, write_reports
 
     if not args.methods:
         raise UsageError(MSG_NO_METHODS)
     if Path(args.report).suffix.lower() not in (".json", ".html", ".htm"):
         raise UsageError(MSG_BAD_REPORT_PATH.format(path=args.report))
-    try:
-        check_writable(json_path(args.report))
-    except ConfigError as err:
-        raise UsageError(str(err).replace("--fairquant-report", "--report")) from err
+    check_report_path(args.report, flag="--report")
     settings = _sweep_settings(args)
     report, checks = run_sweep(settings, command=["fairquant", *args.argv])
     for note in write_reports([args.report], report):

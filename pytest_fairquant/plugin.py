@@ -130,12 +130,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if problem is not None:
         config.issue_config_time_warning(CacheFallbackWarning(problem), stacklevel=2)
     if not _is_worker(config):
-        from .report import json_path
-        from .report.jsonreport import check_writable
+        from .report import check_report_path
 
         try:
             for path in settings.report:
-                check_writable(json_path(path))
+                check_report_path(path)
         except ConfigError as err:
             raise pytest.UsageError(f"fairquant: {err}") from err
     config.stash[settings_key] = settings

@@ -21,6 +21,7 @@ import pytest
 
 from pytest_fairquant.errors import InputError
 from pytest_fairquant.report import build_report
+from pytest_fairquant.report.format import p_value
 from pytest_fairquant.report.html import MSG_NO_MATPLOTLIB, render, sweep_parameter
 
 #: method → per-group accuracy drop of groups a, b, c (c is the minority that loses most).
@@ -319,7 +320,7 @@ def test_extra_sections_render_population_tables_and_raw_data() -> None:
     assert "<h4>Table 2 (FairFace)</h4>" in page
     assert "Holm" in page and "* p &lt; 0.05 uncorrected" in page
     nf4_gender = table.cell("bnb-nf4", "gender", "max_skew")
-    assert nf4_gender.significant and f"{nf4_gender.p_value:.3g}" in page
+    assert nf4_gender.significant and p_value(nf4_gender.p_value) in page
     assert "n/a (too_few_samples)" in page
     assert "<summary>raw data</summary>" in page and "&quot;model&quot;: &quot;m&quot;" in page
     # Without sections the page has no such heading.
@@ -327,11 +328,11 @@ def test_extra_sections_render_population_tables_and_raw_data() -> None:
 
 
 def test_rounding_level_negatives_do_not_print_as_minus_zero() -> None:
-    from pytest_fairquant.report.html import _fmt, _fmt_interval
+    from pytest_fairquant.report.format import interval, number
 
-    assert _fmt(-1e-17, signed=True) == "+0.0000"
-    assert _fmt_interval([0.0, -1e-18]) == "[+0.0000, +0.0000]"
-    assert _fmt(-0.00006, signed=True) == "-0.0001"
+    assert number(-1e-17, signed=True) == "+0.0000"
+    assert interval(0.0, -1e-18) == "[+0.0000, +0.0000]"
+    assert number(-0.00006, signed=True) == "-0.0001"
 
 
 def test_one_model_gate_on_the_dense_model_shows_its_value_as_dense() -> None:

@@ -1,11 +1,14 @@
-"""Session reports: the JSON document every renderer reads, the terminal summary, and the files.
+"""Session reports: the typed report every renderer reads, the terminal summary, and the files.
 
-:func:`build_report` assembles one JSON-ready dict from the records the gates made (every
-comparison's ``to_dict()`` with its test, gate and method), the compression metadata, the split
-summaries, the settings, the seed, the command and library versions. It holds no timestamp, so
-the same inputs and seed give a byte-identical report. :func:`write_reports` writes it to each
-configured path; a ``.html`` path gets the JSON beside it and, when
-``pytest_fairquant.report.html`` is installed, the HTML rendered from that JSON.
+:func:`build_report` assembles the run's :class:`~.model.SessionReport` (every comparison a
+gate made with its test, gate and method; every test's pytest outcome; the compression
+metadata, the split summaries, the settings, the seed, the command and library versions) and
+returns its JSON-ready dict. It holds no timestamp, so the same inputs and seed give a
+byte-identical report. :func:`write_reports` writes it to each configured path; a ``.html``
+path gets the JSON beside it and, when ``pytest_fairquant.report.html`` is installed, the HTML
+rendered from that JSON. :func:`~.jsonreport.check_report_path` is the one check, before any
+work, that a report path can be written without overwriting a file fairquant did not write.
+Numbers are formatted by :mod:`.format` everywhere.
 """
 
 from __future__ import annotations
@@ -13,17 +16,20 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import platform
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .jsonreport import REPORT_SCHEMA, check_writable, write_json
+from ..errors import ConfigError
+from .format import number
+from .jsonreport import check_report_path, json_path, write_json
+from .model import REPORT_SCHEMA, ComparisonRow, SessionReport, TestRecord
 
 MSG_NO_HTML = (
     "fairquant: {html} not written: the HTML renderer (pytest_fairquant.report.html) is not "
     "installed; the report's JSON is at {json}"
 )
+MSG_NOT_WRITTEN = "fairquant: report not written: {error}"
 
 _VERSIONED = (
     "pytest-fairquant",
@@ -48,64 +54,73 @@ def versions() -> dict[str, str | None]:
     return out
 
 
-def verdict_counts(records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    counts = Counter(str(r["comparison"]["verdict"]) for r in records)
-    return dict(sorted(counts.items()))
-
-
-def sorted_records(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """Records in test order, whichever xdist worker made them (stable within one test)."""
-    return sorted(records, key=lambda r: str(r["nodeid"]))
-
-
-def gap_columns(method: str | None, comparison: Mapping[str, Any]) -> tuple[Any, Any]:
-    """(dense, compressed) gap of a record for the summary tables.
+def gap_columns(row: ComparisonRow) -> tuple[Any, Any]:
+    """(dense, compressed) gap of a row for the summary tables.
 
     A one-model gate (``assert_fvo_below``) has no base gap; on the dense model its value
     belongs in the dense column, on a variant in the compressed one.
     """
-    base, compressed = comparison.get("base_gap"), comparison.get("compressed_gap")
-    if base is None and method in (None, "", "dense"):
+    base, compressed = row.comparison.get("base_gap"), row.comparison.get("compressed_gap")
+    if base is None and row.method in (None, "", "dense"):
         return compressed, None
     return base, compressed
 
 
+def worst_group(comparison: Mapping[str, Any]) -> str:
+    """The group a comparison names as the worst off, or ``-``."""
+    worst = comparison.get("worst_group")
+    if isinstance(worst, Mapping):
+        worst = worst.get("group")
+    return "-" if worst is None else str(worst)
+
+
+def utility_text(comparison: Mapping[str, Any]) -> str:
+    """The utility guard beside the gap: its status and the largest drop it saw."""
+    utility = comparison.get("utility")
+    if not isinstance(utility, Mapping):
+        return "-"
+    if utility.get("status") == "off":
+        return "off"
+    drop = utility.get("drop")
+    shown = "" if drop is None else f" {number(-float(drop), signed=True)}"
+    return f"{utility.get('status')}{shown}"
+
+
 def build_report(
-    records: Sequence[Mapping[str, Any]],
+    records: Iterable[ComparisonRow | Mapping[str, Any] | Any],
     *,
     settings: Mapping[str, Any],
     methods: Mapping[str, Any],
     splits: Mapping[str, Any],
     command: Sequence[str],
     sections: Mapping[str, Any] | None = None,
+    tests: Iterable[TestRecord] = (),
 ) -> dict[str, Any]:
-    """The session report. ``sections`` are named extra parts (e.g. paper 000's tables), kept
-    under ``"sections"`` in name order."""
-    ordered = sorted_records(records)
-    return {
-        "schema": REPORT_SCHEMA,
-        "versions": versions(),
-        "seed": settings.get("seed"),
-        "settings": dict(settings),
-        "command": list(command),
-        "summary": verdict_counts(ordered),
-        "methods": dict(sorted(methods.items())),
-        "splits": dict(sorted(splits.items())),
-        "comparisons": [dict(r) for r in ordered],
-        "sections": dict(sorted((sections or {}).items())),
-    }
-
-
-def json_path(path: str | Path) -> Path:
-    """Where the JSON of a report path goes: itself, or beside an ``.html`` path."""
-    p = Path(path)
-    return p.with_suffix(".json") if p.suffix.lower() in (".html", ".htm") else p
+    """The session report's JSON. ``records`` are the gates' comparison records (dicts or
+    rows), ``tests`` the tests' outcomes; ``sections`` are named extra parts (e.g. paper 000's
+    tables), kept under ``"sections"`` in name order."""
+    return SessionReport.build(
+        records,
+        tests,
+        settings=dict(settings),
+        methods=methods,
+        splits=splits,
+        sections=sections or {},
+        command=list(command),
+        versions=versions(),
+    ).to_dict()
 
 
 def write_reports(paths: Sequence[str | Path], report: Mapping[str, Any]) -> list[str]:
-    """Write ``report`` to every path; returns notes for the terminal (e.g. HTML unavailable)."""
+    """Write ``report`` to every path; returns notes for the terminal (HTML unavailable, a path
+    that became unusable since it was checked)."""
     notes: list[str] = []
     for path in paths:
+        try:
+            check_report_path(path)
+        except ConfigError as err:
+            notes.append(MSG_NOT_WRITTEN.format(error=err))
+            continue
         target = json_path(path)
         write_json(target, report)
         if target == Path(path):
@@ -120,25 +135,19 @@ def write_reports(paths: Sequence[str | Path], report: Mapping[str, Any]) -> lis
 
 
 __all__ = [
+    "MSG_NO_HTML",
+    "MSG_NOT_WRITTEN",
     "REPORT_SCHEMA",
+    "ComparisonRow",
+    "SessionReport",
+    "TestRecord",
     "build_report",
-    "check_writable",
+    "check_report_path",
     "gap_columns",
     "json_path",
-    "verdict_counts",
+    "utility_text",
     "versions",
+    "worst_group",
     "write_json",
     "write_reports",
 ]
-
-
-def utility_text(comparison: Mapping[str, Any]) -> str:
-    """The utility guard beside the gap: its status and the largest drop it saw."""
-    utility = comparison.get("utility")
-    if not isinstance(utility, Mapping):
-        return "-"
-    if utility.get("status") == "off":
-        return "off"
-    drop = utility.get("drop")
-    shown = "" if drop is None else f" {-float(drop):+.3f}"
-    return f"{utility.get('status')}{shown}"

@@ -24,13 +24,12 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from ..errors import InputError
-from . import gap_columns, utility_text
+from . import gap_columns, utility_text, worst_group
+from .format import as_float, bounds, interval_of, p_value
+from .format import number as number_text
+from .jsonreport import HTML_MARKER
+from .model import MSG_NOT_A_REPORT, ComparisonRow, SessionReport, TestRecord
 
-MSG_NOT_A_REPORT = (
-    "not a fairquant report: expected a dict with a 'comparisons' list "
-    "(the JSON that --fairquant-report or `fairquant sweep` writes), got {got}"
-)
 MSG_NO_MATPLOTLIB = (
     "Plots are not shown: matplotlib is not installed (pip install 'pytest-fairquant[plots]'). "
     "Every number is in the tables below."
@@ -38,6 +37,16 @@ MSG_NO_MATPLOTLIB = (
 
 #: Verdict → CSS class; the order is the order of the summary badges.
 VERDICTS = ("fail", "error", "inconclusive", "insufficient_data", "pass")
+#: Test outcome → CSS class of its badge (an outcome that fails the run reads as a fail).
+OUTCOME_CSS = {
+    "passed": "pass",
+    "failed": "fail",
+    "error": "error",
+    "xpassed-strict": "fail",
+    "skipped": "inconclusive",
+    "xfailed": "inconclusive",
+    "xpassed": "inconclusive",
+}
 #: Method families whose numeric parameter makes a sweep: id pattern → axis label.
 SWEEPS: dict[str, tuple[str, str]] = {
     "uniform-int": (r"^uniform-int(\d+)$", "bits"),
@@ -50,19 +59,10 @@ _SKEW_GAPS = frozenset({"max_skew", "min_skew"})
 #: Matplotlib salts its SVG ids with this so every render of one report is identical.
 SVG_HASHSALT = "pytest-fairquant"
 
+Row = ComparisonRow
+
 
 # --------------------------------------------------------------------------- reading the report
-
-
-def number(value: Any) -> float:
-    """A report number as a float: NaN for ``None``, undefined values and non-numbers."""
-    if isinstance(value, bool) or value is None:
-        return math.nan
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, Mapping) and "value" in value:
-        return number(value["value"])
-    return math.nan
 
 
 def undefined_reason(value: Any) -> str | None:
@@ -72,90 +72,31 @@ def undefined_reason(value: Any) -> str | None:
     return None
 
 
-def interval(value: Any) -> tuple[float, float] | None:
-    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2:
-        lo, hi = number(value[0]), number(value[1])
-        if not (math.isnan(lo) or math.isnan(hi)):
-            return lo, hi
-    return None
+def paired(row: Row) -> bool:
+    """Whether the groups hold dense and compressed values (``assert_fvo_below`` rows hold one
+    model's values only)."""
+    return any(
+        not math.isnan(as_float(g.get("base"))) and not math.isnan(as_float(g.get("compressed")))
+        for g in row.groups
+    )
 
 
-@dataclass(frozen=True)
-class Row:
-    """One comparison of the report, flattened for rendering."""
-
-    nodeid: str
-    gate: str
-    method: str
-    comparison: Mapping[str, Any]
-
-    @property
-    def attribute(self) -> str:
-        return str(self.comparison.get("attribute") or "-")
-
-    @property
-    def gap(self) -> str:
-        return str(self.comparison.get("gap") or "-")
-
-    @property
-    def metric(self) -> str:
-        return str(self.comparison.get("metric") or "accuracy")
-
-    @property
-    def verdict(self) -> str:
-        return str(self.comparison.get("verdict") or "error")
-
-    @property
-    def groups(self) -> list[Mapping[str, Any]]:
-        groups = self.comparison.get("groups") or []
-        return [g for g in groups if isinstance(g, Mapping)]
-
-    @property
-    def paired(self) -> bool:
-        """Whether the groups hold dense and compressed values (``assert_fvo_below`` rows hold
-        one model's values only)."""
-        return any(
-            not math.isnan(number(g.get("base"))) and not math.isnan(number(g.get("compressed")))
-            for g in self.groups
-        )
-
-    def overall(self, which: str) -> float:
-        """Overall ``metric`` of the dense (``base``) or compressed model: the stored value, or
-        the n-weighted mean of the groups (exact for accuracy when the groups partition the
-        data)."""
-        stored = number(self.comparison.get(f"{which}_overall"))
-        if not math.isnan(stored):
-            return stored
-        pairs = [(number(g.get("n")), number(g.get(which))) for g in self.groups]
-        pairs = [(n, v) for n, v in pairs if n > 0 and not math.isnan(v)]
-        total = sum(n for n, _ in pairs)
-        return sum(n * v for n, v in pairs) / total if total else math.nan
+def overall(row: Row, which: str) -> float:
+    """Overall ``metric`` of the dense (``base``) or compressed model: the stored value, or the
+    n-weighted mean of the groups (exact for accuracy when the groups partition the data)."""
+    stored = as_float(row.comparison.get(f"{which}_overall"))
+    if not math.isnan(stored):
+        return stored
+    pairs = [(as_float(g.get("n")), as_float(g.get(which))) for g in row.groups]
+    pairs = [(n, v) for n, v in pairs if n > 0 and not math.isnan(v)]
+    total = sum(n for n, _ in pairs)
+    return sum(n * v for n, v in pairs) / total if total else math.nan
 
 
-def rows_of(report: Mapping[str, Any]) -> list[Row]:
-    """Every comparison in the report, in the report's (test) order."""
-    records = report.get("comparisons") if isinstance(report, Mapping) else None
-    if not isinstance(records, list):
-        raise InputError(MSG_NOT_A_REPORT.format(got=_describe(report)))
-    rows = []
-    for record in records:
-        if not isinstance(record, Mapping) or not isinstance(record.get("comparison"), Mapping):
-            raise InputError(MSG_NOT_A_REPORT.format(got=f"a comparison entry {record!r:.80}"))
-        rows.append(
-            Row(
-                nodeid=str(record.get("nodeid") or "-"),
-                gate=str(record.get("gate") or "-"),
-                method=str(record.get("method") or "dense"),
-                comparison=record["comparison"],
-            )
-        )
-    return rows
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, Mapping):
-        return f"a dict with keys {sorted(map(str, value))[:8]}"
-    return type(value).__name__
+def rows_of(report: Mapping[str, Any] | SessionReport) -> list[Row]:
+    """Every comparison in the report, in the report's (test) order (ReportFormatError, an
+    InputError, when the report is malformed)."""
+    return list(SessionReport.from_dict(report).comparisons)
 
 
 def sweep_parameter(method: str) -> tuple[str, str, float] | None:
@@ -175,22 +116,17 @@ def _e(value: Any) -> str:
 
 
 def _fmt(value: Any, signed: bool = False) -> str:
-    x = number(value)
-    if math.isnan(x):
-        reason = undefined_reason(value)
-        return f'<span class="na" title="{_e(reason)}">n/a</span>' if reason else "n/a"
-    x = round(x, 4) + 0.0  # no "-0.0000" for a rounding-level negative
-    return f"{x:+.4f}" if signed else f"{x:.4f}"
+    text = number_text(value, signed)
+    reason = undefined_reason(value) if math.isnan(as_float(value)) else None
+    return f'<span class="na" title="{_e(reason)}">{text}</span>' if reason else text
 
 
 def _fmt_p(value: Any) -> str:
-    x = number(value)
-    return "n/a" if math.isnan(x) else f"{x:.3g}"
+    return p_value(value)
 
 
 def _fmt_interval(value: Any) -> str:
-    iv = interval(value)
-    return "n/a" if iv is None else f"[{_fmt(iv[0], True)}, {_fmt(iv[1], True)}]"
+    return interval_of(value)
 
 
 def _badge(verdict: str) -> str:
@@ -206,32 +142,62 @@ def _table(head: Sequence[str], body: Iterable[Sequence[str]], css: str = "") ->
     return f"<table{cls}><thead><tr>{ths}</tr></thead><tbody>{trs}</tbody></table>"
 
 
-def _worst(comparison: Mapping[str, Any]) -> str:
-    worst = comparison.get("worst_group")
-    if isinstance(worst, Mapping):
-        worst = worst.get("group")
-    return "-" if worst is None else str(worst)
-
-
 # --------------------------------------------------------------------------- sections
 
 
-def _summary(report: Mapping[str, Any], rows: Sequence[Row]) -> str:
-    counts: dict[str, int] = {}
-    for r in rows:
-        counts[r.verdict] = counts.get(r.verdict, 0) + 1
-    order = [v for v in VERDICTS if v in counts] + sorted(set(counts) - set(VERDICTS))
-    badges = " ".join(f"{_badge(v)} × {counts[v]}" for v in order) or "no comparisons"
-    methods = sorted({r.method for r in rows})
+def _outcome_badge(outcome: str) -> str:
+    return f'<span class="verdict {OUTCOME_CSS.get(outcome, "error")}">{_e(outcome)}</span>'
+
+
+def _counted(counts: Mapping[str, int], order: Sequence[str], badge: Any) -> str:
+    shown = [v for v in order if v in counts] + sorted(set(counts) - set(order))
+    return " ".join(f"{badge(v)} × {counts[v]}" for v in shown)
+
+
+def _summary(report: SessionReport) -> str:
+    rows = report.comparisons
+    verdicts = _counted(report.summary, VERDICTS, _badge) or "no comparisons"
+    tests = ""
+    if report.tests:
+        outcomes = _counted(report.outcomes, tuple(OUTCOME_CSS), _outcome_badge)
+        tests = f'<p class="summary">{len(report.tests)} tests: {outcomes}</p>'
+    methods = sorted({r.method_label for r in rows} | {t.method or "dense" for t in report.tests})
     attributes = sorted({r.attribute for r in rows})
     return (
-        f'<p class="summary">{len(rows)} comparisons: {badges}</p>'
+        f'{tests}<p class="summary">{len(rows)} comparisons: {verdicts}</p>'
         f"<p>Methods: {_e(', '.join(methods) or '-')}. "
         f"Attributes: {_e(', '.join(attributes) or '-')}.</p>"
     )
 
 
-def _verdict_table(rows: Sequence[Row]) -> str:
+def _comparison_cells(r: Row) -> list[str]:
+    c = r.comparison
+    return [
+        _e(r.method_label),
+        _e(r.attribute),
+        _e(r.gate.removeprefix("assert_")),
+        _e(r.gap),
+        *(_fmt(v) for v in gap_columns(r)),
+        _fmt(c.get("delta"), True),
+        _fmt_interval(c.get("interval")),
+        _fmt(c.get("upper_bound"), c.get("delta") is not None),
+        _fmt(c.get("tolerance", c.get("threshold"))),
+        _fmt_p(c.get("p_value")),
+        _e(utility_text(c)),
+        _e(worst_group(c)),
+        f"<code>{_e(r.test)}</code>",
+    ]
+
+
+def _ungated_cells(t: TestRecord) -> list[str]:
+    """A test without a comparison (it errored or skipped before its gate): why, in place of
+    the numbers."""
+    why = f" {_e(t.message)}" if t.message else ""
+    test = f"<code>{_e(t.test)}</code>{why}"
+    return [_e(t.method or "dense"), "-", "-", "-", *["n/a"] * 7, "-", "-", test]
+
+
+def _verdict_table(report: SessionReport) -> str:
     head = [
         "verdict",
         "method",
@@ -249,26 +215,29 @@ def _verdict_table(rows: Sequence[Row]) -> str:
         "worst group",
         "test",
     ]
-    ordered = sorted(rows, key=lambda r: (r.method, r.attribute, r.gate, r.gap, r.nodeid))
-    body = [
-        [
+    outcome = {t.nodeid: t.outcome for t in report.tests}
+    entries = [
+        (
+            (r.method_label, r.attribute, r.gate, r.gap, r.nodeid),
             _badge(r.verdict),
-            _e(r.method),
-            _e(r.attribute),
-            _e(r.gate.removeprefix("assert_")),
-            _e(r.gap),
-            *(_fmt(v) for v in gap_columns(r.method, r.comparison)),
-            _fmt(r.comparison.get("delta"), True),
-            _fmt_interval(r.comparison.get("interval")),
-            _fmt(r.comparison.get("upper_bound"), r.comparison.get("delta") is not None),
-            _fmt(r.comparison.get("tolerance", r.comparison.get("threshold"))),
-            _fmt_p(r.comparison.get("p_value")),
-            _e(utility_text(r.comparison)),
-            _e(_worst(r.comparison)),
-            f"<code>{_e(r.nodeid.rsplit('::', 1)[-1])}</code>",
-        ]
-        for r in ordered
+            r.nodeid,
+            _comparison_cells(r),
+        )
+        for r in report.comparisons
     ]
+    entries += [
+        ((t.method or "dense", "-", "-", "-", t.nodeid), "-", t.nodeid, _ungated_cells(t))
+        for t in report.ungated
+    ]
+    entries.sort(key=lambda entry: entry[0])
+    if report.tests:
+        head.insert(1, "outcome")
+        body = [
+            [badge, _outcome_badge(outcome[nodeid]) if nodeid in outcome else "-", *cells]
+            for _, badge, nodeid, cells in entries
+        ]
+    else:
+        body = [[badge, *cells] for _, badge, _, cells in entries]
     return f'<div class="scroll">{_table(head, body, "verdicts")}</div>'
 
 
@@ -276,7 +245,7 @@ def _group_tables(rows: Sequence[Row]) -> str:
     parts = []
     for r in rows:
         c = r.comparison
-        alpha = number(c.get("alpha"))
+        alpha = as_float(c.get("alpha"))
         level = f"{1 - alpha:.0%} interval" if not math.isnan(alpha) else "interval"
         body = [
             [
@@ -286,7 +255,7 @@ def _group_tables(rows: Sequence[Row]) -> str:
                 _fmt(g.get("compressed")),
                 _fmt(g.get("delta"), True),
                 _fmt_interval(g.get("interval")),
-                _fmt(g.get("p_value")),
+                _fmt_p(g.get("p_value")),
             ]
             for g in r.groups
         ]
@@ -304,30 +273,27 @@ def _group_tables(rows: Sequence[Row]) -> str:
         )
         parts.append(
             f"<details{' open' if r.verdict != 'pass' else ''}><summary>{_badge(r.verdict)} "
-            f"<b>{_e(r.method)}</b> · {_e(r.attribute)} · {_e(r.gap)} "
+            f"<b>{_e(r.method_label)}</b> · {_e(r.attribute)} · {_e(r.gap)} "
             f'<code>{_e(r.nodeid)}</code></summary>{table}<p class="stats">{stats}</p>'
             f"{f'<ul class=reasons>{notes}</ul>' if notes else ''}</details>"
         )
     return "\n".join(parts)
 
 
-def _metadata(report: Mapping[str, Any]) -> str:
-    versions = report.get("versions") or {}
-    command = report.get("command") or []
-    settings = report.get("settings") or {}
-    methods = report.get("methods") or {}
-    splits = report.get("splits") or {}
-    device = settings.get("device", "-") if isinstance(settings, Mapping) else "-"
+def _metadata(report: SessionReport) -> str:
+    methods, splits = report.methods, report.splits
+    seed = "-" if report.seed is None else report.seed
     meta = [
-        ["schema", _e(report.get("schema", "-"))],
-        ["seed", _e(report.get("seed", "-"))],
-        ["device", _e(device)],
-        ["command", f"<code>{_e(' '.join(map(str, command)) or '-')}</code>"],
+        ["schema", _e(report.schema)],
+        ["seed", _e(seed)],
+        ["device", _e(report.settings.get("device", "-"))],
+        ["command", f"<code>{_e(' '.join(report.command) or '-')}</code>"],
     ]
-    if isinstance(versions, Mapping):
-        meta += [[_e(k), _e(v if v is not None else "not installed")] for k, v in versions.items()]
+    meta += [
+        [_e(k), _e(v if v is not None else "not installed")] for k, v in report.versions.items()
+    ]
     out = [_table(["", ""], meta, "meta")]
-    if isinstance(methods, Mapping) and methods:
+    if methods:
         out.append("<h3>Compressed variants</h3>")
         out.append(
             _table(
@@ -336,7 +302,7 @@ def _metadata(report: Mapping[str, Any]) -> str:
                 "meta",
             )
         )
-    if isinstance(splits, Mapping) and splits:
+    if splits:
         out.append("<h3>Evaluation data</h3>")
         out.append(
             _table(["split", "summary"], [[_e(s), _kv(v)] for s, v in splits.items()], "meta")
@@ -376,7 +342,7 @@ def _cell_table(table: Mapping[str, Any]) -> str:
         "baseline",
         "compressed",
         "Δ",
-        f"{number(table.get('confidence', 0.95)) * 100:g}% CI",
+        f"{as_float(table.get('confidence', 0.95)) * 100:g}% CI",
         "p",
         "p adjusted",
         "",
@@ -448,12 +414,11 @@ def _section(name: str, content: Any) -> str:
     return "\n".join(parts)
 
 
-def _sections(report: Mapping[str, Any]) -> str:
-    sections = report.get("sections")
-    if not isinstance(sections, Mapping) or not sections:
+def _sections(report: SessionReport) -> str:
+    if not report.sections:
         return ""
     return '<h2 id="sections">More results</h2>\n' + "\n".join(
-        _section(str(name), content) for name, content in sections.items()
+        _section(str(name), content) for name, content in report.sections.items()
     )
 
 
@@ -471,15 +436,15 @@ def _accuracy_rows(rows: Sequence[Row]) -> dict[str, list[Row]]:
     """Per attribute, one row per method whose per-group values are accuracies."""
     out: dict[str, list[Row]] = {}
     for r in rows:
-        if r.metric != "accuracy" or r.gap in _SKEW_GAPS or not r.paired:
+        if r.metric != "accuracy" or r.gap in _SKEW_GAPS or not paired(r):
             continue
         seen = out.setdefault(r.attribute, [])
-        if r.method not in {s.method for s in seen}:
+        if r.method_label not in {s.method_label for s in seen}:
             seen.append(r)
     return out
 
 
-def plots(report: Mapping[str, Any]) -> list[Plot]:
+def plots(report: Mapping[str, Any] | SessionReport) -> list[Plot]:
     """Every plot the report's comparisons support (needs matplotlib)."""
     from matplotlib.figure import Figure  # noqa: F401 - fail early when matplotlib is missing
 
@@ -524,12 +489,12 @@ def _group_names(by_method: Sequence[Row]) -> list[str]:
 def _group_accuracy_plot(attribute: str, by_method: Sequence[Row]) -> Plot:
     """Paper 002 Fig. 1: accuracy of each group, dense first, then each method."""
     groups = _group_names(by_method)
-    columns = ["dense", *[r.method for r in by_method]]
+    columns = ["dense", *[r.method_label for r in by_method]]
     values: list[list[float]] = []
-    dense = {str(g.get("group")): number(g.get("base")) for g in by_method[0].groups}
+    dense = {str(g.get("group")): as_float(g.get("base")) for g in by_method[0].groups}
     values.append([dense.get(name, math.nan) for name in groups])
     for r in by_method:
-        by_name = {str(g.get("group")): number(g.get("compressed")) for g in r.groups}
+        by_name = {str(g.get("group")): as_float(g.get("compressed")) for g in r.groups}
         values.append([by_name.get(name, math.nan) for name in groups])
     fig = _figure(max(5.0, 0.9 * len(columns) + 2), 3.4)
     ax = fig.add_subplot()
@@ -556,9 +521,9 @@ def _oa_fvo_plot(attribute: str, by_method: Sequence[Row]) -> Plot:
     """Paper 002 Fig. 12: overall accuracy against FVO, one point per model."""
     points: list[tuple[str, float, float]] = []
     first = by_method[0]
-    points.append(("dense", _fvo(first, "base"), first.overall("base")))
+    points.append(("dense", _fvo(first, "base"), overall(first, "base")))
     for r in by_method:
-        points.append((r.method, _fvo(r, "compressed"), r.overall("compressed")))
+        points.append((r.method_label, _fvo(r, "compressed"), overall(r, "compressed")))
     fig = _figure(5.2, 3.6)
     ax = fig.add_subplot()
     for name, fvo, oa in points:
@@ -581,10 +546,10 @@ def _oa_fvo_plot(attribute: str, by_method: Sequence[Row]) -> Plot:
 
 def _fvo(row: Row, which: str) -> float:
     if row.gap == "fvo":
-        stored = number(row.comparison.get(f"{which}_gap"))
+        stored = as_float(row.comparison.get(f"{which}_gap"))
         if not math.isnan(stored):
             return stored
-    values = [number(g.get(which)) for g in row.groups]
+    values = [as_float(g.get(which)) for g in row.groups]
     values = [v for v in values if not math.isnan(v)]
     return max(values) - min(values) if len(values) > 1 else math.nan
 
@@ -593,10 +558,10 @@ def _delta_plots(rows: Sequence[Row]) -> list[Plot]:
     """Per attribute × metric: each group's change under each method, with its interval."""
     keyed: dict[tuple[str, str], list[Row]] = {}
     for r in rows:
-        if r.gap in _SKEW_GAPS or not r.paired:
+        if r.gap in _SKEW_GAPS or not paired(r):
             continue
         seen = keyed.setdefault((r.attribute, r.metric), [])
-        if r.method not in {s.method for s in seen}:
+        if r.method_label not in {s.method_label for s in seen}:
             seen.append(r)
     out = []
     for (attribute, metric), by_method in keyed.items():
@@ -611,15 +576,15 @@ def _delta_plots(rows: Sequence[Row]) -> list[Plot]:
                 g = by_name.get(name)
                 if g is None:
                     continue
-                delta = number(g.get("delta"))
-                iv = interval(g.get("interval")) or (delta, delta)
+                delta = as_float(g.get("delta"))
+                iv = bounds(g.get("interval")) or (delta, delta)
                 if math.isnan(delta):
                     continue
                 ys.append(j + (k - (len(by_method) - 1) / 2) * step)
                 xs.append(delta)
                 lo.append(max(0.0, delta - iv[0]))
                 hi.append(max(0.0, iv[1] - delta))
-            ax.errorbar(xs, ys, xerr=[lo, hi], fmt="o", capsize=3, label=r.method)
+            ax.errorbar(xs, ys, xerr=[lo, hi], fmt="o", capsize=3, label=r.method_label)
         ax.axvline(0.0, color="black", linewidth=0.8)
         ax.set_yticks(range(len(groups)), groups)
         ax.invert_yaxis()
@@ -646,9 +611,9 @@ def _skew_plots(rows: Sequence[Row]) -> list[Plot]:
             keyed.setdefault((r.attribute, r.gap), []).append(r)
     out = []
     for (attribute, gap), by_method in keyed.items():
-        labels = ["dense", *[r.method for r in by_method]]
-        values = [number(by_method[0].comparison.get("base_gap"))]
-        values += [number(r.comparison.get("compressed_gap")) for r in by_method]
+        labels = ["dense", *[r.method_label for r in by_method]]
+        values = [as_float(by_method[0].comparison.get("base_gap"))]
+        values += [as_float(r.comparison.get("compressed_gap")) for r in by_method]
         fig = _figure(max(4.5, 0.8 * len(labels) + 2), 3.2)
         ax = fig.add_subplot()
         ax.bar(range(len(labels)), values, color=["#888888"] + ["#3b6fb6"] * len(by_method))
@@ -673,7 +638,7 @@ def _sweep_plots(rows: Sequence[Row]) -> list[Plot]:
     """The gap along a method family's parameter (bits, sparsity) when ≥2 members ran."""
     keyed: dict[tuple[str, str, str, str], dict[float, Row]] = {}
     for r in rows:
-        parsed = sweep_parameter(r.method)
+        parsed = sweep_parameter(r.method_label)
         if parsed is None:
             continue
         family, axis, value = parsed
@@ -683,12 +648,12 @@ def _sweep_plots(rows: Sequence[Row]) -> list[Plot]:
         if len(by_value) < 2:
             continue
         xs = sorted(by_value)
-        ys = [number(by_value[x].comparison.get("compressed_gap")) for x in xs]
-        dense = number(by_value[xs[0]].comparison.get("base_gap"))
+        ys = [as_float(by_value[x].comparison.get("compressed_gap")) for x in xs]
+        dense = as_float(by_value[xs[0]].comparison.get("base_gap"))
         ylabel = f"{gap} gap"
         if all(math.isnan(y) for y in ys):
             # Gaps without a per-model value (accuracy_drop): plot the change from dense.
-            ys = [number(by_value[x].comparison.get("delta")) for x in xs]
+            ys = [as_float(by_value[x].comparison.get("delta")) for x in xs]
             dense, ylabel = 0.0, f"{gap} (change from dense)"
         if all(math.isnan(y) for y in ys):
             continue
@@ -720,7 +685,7 @@ def _css() -> str:
     return resources.files(__package__).joinpath("report.css").read_text(encoding="utf-8")
 
 
-def _plot_section(report: Mapping[str, Any]) -> str:
+def _plot_section(report: SessionReport) -> str:
     try:
         drawn = plots(report)
     except ModuleNotFoundError as err:
@@ -735,28 +700,36 @@ def _plot_section(report: Mapping[str, Any]) -> str:
     )
 
 
-def render(report: Mapping[str, Any]) -> str:
-    """The HTML page of a session report (the dict ``build_report`` makes, or its JSON)."""
-    rows = rows_of(report)
+def render(report: Mapping[str, Any] | SessionReport) -> str:
+    """The HTML page of a session report (the dict ``build_report`` makes, its JSON, or a
+    :class:`SessionReport`). Its head carries :data:`HTML_MARKER`, which is how a later run
+    knows the file is a report it may overwrite."""
+    typed = SessionReport.from_dict(report)
     title = "pytest-fairquant report"
+    table = (
+        _verdict_table(typed)
+        if typed.comparisons or typed.tests
+        else "<p>No comparisons were recorded.</p>"
+    )
     return "\n".join(
         [
             "<!DOCTYPE html>",
             '<html lang="en"><head><meta charset="utf-8">',
+            HTML_MARKER,
             '<meta name="viewport" content="width=device-width, initial-scale=1">',
             f"<title>{title}</title>",
             f"<style>{_css()}</style></head><body>",
             f"<h1>{title}</h1>",
-            _summary(report, rows),
+            _summary(typed),
             '<h2 id="verdicts">Verdicts</h2>',
-            _verdict_table(rows) if rows else "<p>No comparisons were recorded.</p>",
+            table,
             '<h2 id="plots">Plots</h2>',
-            _plot_section(report),
+            _plot_section(typed),
             '<h2 id="groups">Per-group metrics</h2>',
-            _group_tables(rows),
-            _sections(report),
+            _group_tables(typed.comparisons),
+            _sections(typed),
             '<h2 id="metadata">Run</h2>',
-            _metadata(report),
+            _metadata(typed),
             "</body></html>",
             "",
         ]

@@ -1,4 +1,5 @@
-"""Atomic writing of report files that never clobbers a file fairquant did not write."""
+"""Report files: atomic writing, and the one check that a report path is writable without
+overwriting a file fairquant did not write (:func:`check_report_path`)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,38 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from .model import REPORT_SCHEMA
 
-REPORT_SCHEMA = "pytest-fairquant/report/1"
+#: The tag :func:`pytest_fairquant.report.html.render` writes in every page's ``<head>``: an
+#: HTML file without it was not written by fairquant and is never overwritten.
+HTML_MARKER = '<meta name="generator" content="pytest-fairquant">'
+#: How much of an HTML file is read looking for :data:`HTML_MARKER` (it is in the ``<head>``).
+_HTML_HEAD_BYTES = 4096
 
 MSG_NOT_A_REPORT = (
-    "--fairquant-report={path}: the file exists and is not a fairquant report; "
-    "refusing to overwrite it (remove it or choose another path)"
+    "{flag}={path}: {target} exists and is not a fairquant report; refusing to overwrite it "
+    "(remove it or choose another path)"
 )
+MSG_NOT_WRITABLE = "{flag}={path}: the report cannot be written: {reason}"
+
+
+def json_path(path: str | Path) -> Path:
+    """Where the JSON of a report path goes: itself, or beside an ``.html`` path."""
+    p = Path(path)
+    return p.with_suffix(".json") if is_html(p) else p
+
+
+def is_html(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in (".html", ".htm")
 
 
 def is_fairquant_report(path: Path) -> bool:
+    """Whether ``path`` is a report fairquant wrote: JSON with its schema, or HTML with
+    :data:`HTML_MARKER` in its head."""
     try:
+        if is_html(path):
+            with path.open("rb") as f:
+                return HTML_MARKER.encode() in f.read(_HTML_HEAD_BYTES)
         with path.open(encoding="utf-8") as f:
             data = json.load(f)
     except (OSError, ValueError):
@@ -30,11 +52,32 @@ def is_fairquant_report(path: Path) -> bool:
     )
 
 
-def check_writable(path: str | Path) -> None:
-    """Raise :class:`ConfigError` when ``path`` holds something other than a previous report."""
+def _unwritable(target: Path) -> str | None:
+    """Why a file cannot be written at ``target``, or None."""
+    if target.is_dir():
+        return f"{target} is a directory"
+    ancestor = target.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        return f"{ancestor} is not a directory"
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        return f"no permission to write in {ancestor}"
+    return None
+
+
+def check_report_path(path: str | Path, *, flag: str = "--fairquant-report") -> None:
+    """Raise :class:`ConfigError` naming ``flag`` unless a report can be written at ``path``
+    (and, for an ``.html`` path, its JSON beside it) without overwriting a file fairquant did
+    not write. Every way of writing a report (``--fairquant-report``, ``fairquant report
+    --html``, ``fairquant sweep --report``) calls it before any work is done."""
     p = Path(path)
-    if p.exists() and not (p.is_file() and is_fairquant_report(p)):
-        raise ConfigError(MSG_NOT_A_REPORT.format(path=path))
+    for target in dict.fromkeys((json_path(p), p)):
+        reason = _unwritable(target)
+        if reason is not None:
+            raise ConfigError(MSG_NOT_WRITABLE.format(flag=flag, path=path, reason=reason))
+        if target.exists() and not (target.is_file() and is_fairquant_report(target)):
+            raise ConfigError(MSG_NOT_A_REPORT.format(flag=flag, path=path, target=target))
 
 
 def _umask() -> int:

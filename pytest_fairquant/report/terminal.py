@@ -1,12 +1,14 @@
-"""The terminal summary: per method and attribute, the gap dense vs compressed and the verdict."""
+"""The terminal summary: per method and attribute, the gap dense vs compressed, the verdict and,
+in a pytest run, each test's outcome (a test that errored before its gate has a row too)."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from . import gap_columns, sorted_records, utility_text, verdict_counts
+from . import gap_columns, utility_text, worst_group
+from .format import NOT_AVAILABLE, number, text_table
+from .model import ComparisonRow, TestRecord, as_tests, counts, rows_of
 
 HEADER = (
     "method",
@@ -21,56 +23,67 @@ HEADER = (
     "worst group",
     "test",
 )
+#: The column a pytest run adds after ``verdict``.
+OUTCOME = "outcome"
 
 
-def _num(value: Any, signed: bool = False) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return f"{float(value):+.4f}" if signed else f"{float(value):.4f}"
+def one_line(rows: Sequence[ComparisonRow], tests: Sequence[TestRecord] = ()) -> str:
+    """``fairquant: 2 comparisons: 1 fail, 1 pass; 3 tests: 1 error, 2 passed``."""
+    noun = "comparison" if len(rows) == 1 else "comparisons"
+    verdicts = ", ".join(f"{n} {v}" for v, n in counts(r.verdict for r in rows).items())
+    line = f"fairquant: {len(rows)} {noun}: {verdicts}" if rows else "fairquant: no comparisons"
+    if tests:
+        noun = "test" if len(tests) == 1 else "tests"
+        outcomes = ", ".join(f"{n} {o}" for o, n in counts(t.outcome for t in tests).items())
+        line += f"; {len(tests)} {noun}: {outcomes}"
+    return line
 
 
-def _worst(comparison: Mapping[str, Any]) -> str:
-    worst = comparison.get("worst_group")
-    if isinstance(worst, Mapping):
-        worst = worst.get("group")
-    return "-" if worst is None else str(worst)
-
-
-def one_line(records: Iterable[Mapping[str, Any]]) -> str:
-    records = list(records)
-    counts = verdict_counts(records)
-    parts = ", ".join(f"{n} {verdict}" for verdict, n in counts.items())
-    noun = "comparison" if len(records) == 1 else "comparisons"
-    return f"fairquant: {len(records)} {noun}: {parts}"
-
-
-def summary_lines(records: Iterable[Mapping[str, Any]], *, verbosity: int = 0) -> list[str]:
-    """A table of every comparison (one line under ``-q``)."""
-    ordered = sorted_records(records)
-    if verbosity < 0:
-        return [one_line(ordered)]
-    rows = [HEADER]
-    for r in ordered:
-        c = r["comparison"]
-        base, comp = gap_columns(r.get("method"), c)
-        rows.append(
-            (
-                str(r.get("method") or "-"),
-                str(c.get("attribute") or "-"),
-                str(c.get("gap")),
-                _num(base),
-                _num(comp),
-                _num(c.get("delta"), signed=True),
-                _num(c.get("upper_bound"), signed=c.get("delta") is not None),
-                utility_text(c),
-                str(c.get("verdict")),
-                _worst(c),
-                str(r["nodeid"]).rsplit("::", 1)[-1],
-            )
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
+def _row(r: ComparisonRow) -> list[str]:
+    c = r.comparison
+    base, comp = gap_columns(r)
+    return [
+        r.method or "-",
+        r.attribute,
+        str(c.get("gap")),
+        number(base),
+        number(comp),
+        number(c.get("delta"), signed=True),
+        number(c.get("upper_bound"), signed=c.get("delta") is not None),
+        utility_text(c),
+        r.verdict,
+        worst_group(c),
+        r.test,
     ]
-    return [*lines, one_line(ordered)]
+
+
+def _ungated(t: TestRecord) -> list[str]:
+    """The row of a test without a comparison: its outcome, and why in the test column."""
+    why = f"{t.test}: {t.message}" if t.message else t.test
+    return [t.method or "-", "-", "-", *[NOT_AVAILABLE] * 4, "-", "-", "-", why]
+
+
+def summary_lines(
+    records: Iterable[ComparisonRow | Mapping[str, Any] | Any],
+    *,
+    tests: Sequence[TestRecord | Mapping[str, Any]] = (),
+    verbosity: int = 0,
+) -> list[str]:
+    """A table of every comparison and of every test without one (one line under ``-q``);
+    with ``tests`` (a pytest run) an ``outcome`` column beside the verdict."""
+    ordered = rows_of(records)
+    known = as_tests(tests)
+    if verbosity < 0:
+        return [one_line(ordered, known)]
+    outcome = {t.nodeid: t.outcome for t in known}
+    gated = {r.nodeid for r in ordered}
+    body = [(r.nodeid, _row(r), outcome.get(r.nodeid, "-")) for r in ordered]
+    body += [(t.nodeid, _ungated(t), t.outcome) for t in known if t.nodeid not in gated]
+    body.sort(key=lambda entry: entry[0])
+    at = HEADER.index("verdict") + 1
+    if known:
+        rows = [[*HEADER[:at], OUTCOME, *HEADER[at:]]]
+        rows += [[*cells[:at], shown, *cells[at:]] for _, cells, shown in body]
+    else:
+        rows = [list(HEADER), *(cells for _, cells, _ in body)]
+    return [*text_table(rows), one_line(ordered, known)]

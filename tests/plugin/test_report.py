@@ -64,7 +64,10 @@ def test_report_refuses_to_clobber_a_foreign_file(two: pytest.Pytester) -> None:
     (two.path / "notes.json").write_text('{"mine": true}')
     result = two.runpytest("--fairquant-report=notes.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert MSG_NOT_A_REPORT.format(path="notes.json") in result.stderr.str()
+    message = MSG_NOT_A_REPORT.format(
+        flag="--fairquant-report", path="notes.json", target="notes.json"
+    )
+    assert f"fairquant: {message}" in result.stderr.str()
     assert (two.path / "notes.json").read_text() == '{"mine": true}'
 
 
@@ -204,8 +207,8 @@ def test_terminal_and_html_rows_show_the_pass_bound_and_the_utility_guard() -> N
     }
     record = {"nodeid": "t.py::test_q[uniform-int2]", "gate": "g", "method": "uniform-int2",
               "comparison": comparison}
-    assert utility_text(comparison) == "collapsed -0.579"
+    assert utility_text(comparison) == "collapsed -0.5789"
     row = summary_lines([record])[1].split()
-    assert row[6:9] == ["+0.1808", "collapsed", "-0.579"]
+    assert row[6:9] == ["+0.1808", "collapsed", "-0.5789"]
     page = render({"comparisons": [record]})
-    assert "collapsed -0.579" in page and "+0.1808" in page
+    assert "collapsed -0.5789" in page and "+0.1808" in page
