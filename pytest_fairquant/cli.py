@@ -211,6 +211,9 @@ def _write_html(report: Mapping[str, Any], path: Path) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from .report import check_report_path
+
+    check_report_path(args.html, flag="--html", with_json=False)
     report = load_report(args.results)
     _write_html(report, Path(args.html))
     print(f"fairquant: HTML report written to {args.html}")
@@ -425,7 +428,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = subs.add_parser("report", help="render a JSON report as HTML")
     report.add_argument("results", help="a report JSON (--fairquant-report or fairquant sweep)")
-    report.add_argument("--html", required=True, metavar="PATH", help="where to write the page")
+    report.add_argument(
+        "--html",
+        required=True,
+        metavar="PATH",
+        help="where to write the page (a file there that fairquant did not write is refused)",
+    )
     report.set_defaults(func=cmd_report)
 
     compare = subs.add_parser(

@@ -14,6 +14,7 @@ import pytest
 
 from pytest_fairquant import cli
 from pytest_fairquant.report import build_report
+from pytest_fairquant.report.jsonreport import MSG_NOT_A_REPORT, MSG_NOT_WRITABLE
 
 
 def _record(method: str, verdict: str, delta: float, interval: list[float]) -> dict[str, Any]:
@@ -134,6 +135,41 @@ def test_report_of_other_json_exit_2(tmp_path: Path, capsys: pytest.CaptureFixtu
     code, _, err = _run(["report", str(other), "--html", str(tmp_path / "x.html")], capsys)
     assert code == 2
     assert err == f"fairquant: error: {cli.MSG_NOT_REPORT.format(path=other)}\n"
+
+
+def test_report_refuses_to_overwrite_a_page_fairquant_did_not_write(
+    tmp_path: Path, old_report: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = _write(tmp_path, "results.json", old_report)
+    page = tmp_path / "index.html"
+    page.write_text("<html><body>my page</body></html>", encoding="utf-8")
+    code, out, err = _run(["report", str(src), "--html", str(page)], capsys)
+    assert code == cli.EXIT_USAGE
+    message = MSG_NOT_A_REPORT.format(flag="--html", path=page, target=page)
+    assert err == f"fairquant: error: {message}\n"
+    assert out == ""
+    assert page.read_text(encoding="utf-8") == "<html><body>my page</body></html>"
+    # A page fairquant rendered is its own to overwrite; a JSON of the user's beside it is
+    # not touched (the command writes only the page).
+    (tmp_path / "out.json").write_text('{"mine": true}', encoding="utf-8")
+    out_html = tmp_path / "out.html"
+    for _ in range(2):
+        code, _, err = _run(["report", str(src), "--html", str(out_html)], capsys)
+        assert (code, err) == (cli.EXIT_OK, "")
+    assert (tmp_path / "out.json").read_text(encoding="utf-8") == '{"mine": true}'
+
+
+def test_report_to_an_unwritable_path_is_one_line_exit_2(
+    tmp_path: Path, old_report: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = _write(tmp_path, "results.json", old_report)
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    target = tmp_path / "file" / "report.html"
+    code, _, err = _run(["report", str(src), "--html", str(target)], capsys)
+    assert code == cli.EXIT_USAGE
+    reason = f"{tmp_path / 'file'} is not a directory"
+    message = MSG_NOT_WRITABLE.format(flag="--html", path=target, reason=reason)
+    assert err == f"fairquant: error: {message}\n"
 
 
 def test_missing_arguments_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
@@ -304,6 +340,19 @@ def test_sweep_bad_report_suffix(factories: Path, capsys: pytest.CaptureFixture[
     code, _, err = _run(_sweep_args(factories / "r.txt", "--methods", "uniform-int4"), capsys)
     assert code == 2
     assert err == f"fairquant: error: {cli.MSG_BAD_REPORT_PATH.format(path=factories / 'r.txt')}\n"
+
+
+def test_sweep_refuses_to_overwrite_a_page_fairquant_did_not_write(
+    factories: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = factories / "index.html"
+    page.write_text("<html>mine</html>", encoding="utf-8")
+    code, _, err = _run(_sweep_args(page, "--methods", "uniform-int4"), capsys)
+    assert code == cli.EXIT_USAGE
+    assert err == (
+        f"fairquant: error: {MSG_NOT_A_REPORT.format(flag='--report', path=page, target=page)}\n"
+    )
+    assert page.read_text(encoding="utf-8") == "<html>mine</html>"
 
 
 def test_sweep_writes_the_plugins_report(

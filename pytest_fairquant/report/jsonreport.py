@@ -66,13 +66,16 @@ def _unwritable(target: Path) -> str | None:
     return None
 
 
-def check_report_path(path: str | Path, *, flag: str = "--fairquant-report") -> None:
+def check_report_path(
+    path: str | Path, *, flag: str = "--fairquant-report", with_json: bool = True
+) -> None:
     """Raise :class:`ConfigError` naming ``flag`` unless a report can be written at ``path``
-    (and, for an ``.html`` path, its JSON beside it) without overwriting a file fairquant did
-    not write. Every way of writing a report (``--fairquant-report``, ``fairquant report
-    --html``, ``fairquant sweep --report``) calls it before any work is done."""
+    (and, for an ``.html`` path with ``with_json``, its JSON beside it) without overwriting a
+    file fairquant did not write. Every way of writing a report (``--fairquant-report``,
+    ``fairquant report --html`` with ``with_json=False``, ``fairquant sweep --report``) calls
+    it before any work is done."""
     p = Path(path)
-    for target in dict.fromkeys((json_path(p), p)):
+    for target in dict.fromkeys((json_path(p) if with_json else p, p)):
         reason = _unwritable(target)
         if reason is not None:
             raise ConfigError(MSG_NOT_WRITABLE.format(flag=flag, path=path, reason=reason))
