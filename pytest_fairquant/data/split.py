@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._arrays import as_array, as_labels, check_length
-from ..errors import InputError
+from ..errors import FairquantError, InputError
 from ..fingerprint import item_bytes, value_identity
 
 INTERSECTION = "×"
@@ -53,10 +53,20 @@ MSG_AMBIGUOUS_GROUP = (
 #: How many groups an error lists before it says how many more there are.
 SHOWN_GROUPS = 5
 MSG_WEIGHTS = "weights must be finite and non-negative, one per sample"
+MSG_READ_FAILED = "inputs[{position}] could not be read ({kind} raised {error})"
 MSG_ITEM_FAILED = (
-    "inputs[{position}] could not be read ({kind} raised {error}); every item of the split's "
-    "inputs is read once to fingerprint them for the prediction cache"
+    MSG_READ_FAILED + "; every item of the split's inputs is read once to fingerprint them for "
+    "the prediction cache"
 )
+MSG_TRANSFORM_FAILED = (
+    "the split's transform {transform} raised {error} on sample {i} (inputs[{position}]); fix "
+    "the transform, or the input it cannot take"
+)
+MSG_META_TENSOR = (
+    "{name} is a tensor on the 'meta' device, which has a shape but no data; pass the real "
+    "values (load the tensor, or build it on the CPU or GPU)"
+)
+MSG_ROWS = "rows must be positions in [0, {n}) or a boolean mask of {n} values; got {bad}"
 
 
 @dataclass(frozen=True)
@@ -111,6 +121,7 @@ def attribute_values(values: Any, name: str, n: int) -> NDArray[Any]:
         mixed = np.empty(len(values), dtype=object)
         mixed[:] = values
         values = mixed
+    refuse_meta(values, f"attributes[{name!r}]")
     arr = as_array(values, name=f"attributes[{name!r}]")
     if arr.ndim != 1 or len(arr) != n:
         raise InputError(MSG_ATTRIBUTE_SHAPE.format(name=name, n=n, shape=arr.shape))
@@ -136,6 +147,16 @@ def attribute_values(values: Any, name: str, n: int) -> NDArray[Any]:
     arr = arr.copy()
     arr.setflags(write=False)
     return arr
+
+
+def refuse_meta(value: Any, name: str) -> None:
+    """A tensor on torch's ``meta`` device has no values to read: say so, naming the argument."""
+    if getattr(getattr(value, "device", None), "type", None) == "meta":
+        raise InputError(MSG_META_TENSOR.format(name=name))
+
+
+def _error(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}"
 
 
 def _first_few(parts: Sequence[str]) -> str:
@@ -267,9 +288,7 @@ def _digest_inputs(
                 item = inputs[position]
             except Exception as err:
                 raise InputError(
-                    MSG_ITEM_FAILED.format(
-                        position=position, kind=cls.__name__, error=f"{type(err).__name__}: {err}"
-                    )
+                    MSG_ITEM_FAILED.format(position=position, kind=cls.__name__, error=_error(err))
                 ) from err
             digest = memo[position] = _item_digest(item, named=named)
         h.update(digest)
@@ -303,6 +322,8 @@ class DemographicSplit:
         _index: NDArray[np.int64] | None = None,
         _dropped: tuple[DroppedGroup, ...] = (),
     ) -> None:
+        for argument, value in (("labels", labels), ("inputs", inputs), ("weights", weights)):
+            refuse_meta(value, argument)
         y = as_labels(labels, name="labels")
         if y.ndim not in (1, 2):
             raise InputError(f"labels must have shape (n,) or (n, L); got {y.shape}")
@@ -486,7 +507,19 @@ class DemographicSplit:
         if arr.dtype == bool:
             check_length(arr, len(self), name="rows", ref_name="the split")
             arr = np.flatnonzero(arr)
-        return self._replace(rows=np.asarray(arr, dtype=np.int64))
+        numeric = arr.dtype.kind in "iuf"
+        # Positions, not numpy's wrap-around: rows=[-1] took the last sample, [0.5] the first.
+        bad = (
+            ~np.isfinite(arr) | (arr != np.round(arr)) | (arr < 0) | (arr >= len(self))
+            if numeric and arr.ndim == 1
+            else np.ones(arr.shape, dtype=bool)
+        )
+        if bad.any():
+            shown = [str(v) for v in arr[bad].reshape(-1).tolist()[:SHOWN_GROUPS]]
+            more = int(bad.sum()) - len(shown)
+            text = ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+            raise InputError(MSG_ROWS.format(n=len(self), bad=text))
+        return self._replace(rows=arr.astype(np.int64))
 
     def _support(
         self, g: GroupIndex, positive_label: int
@@ -660,8 +693,29 @@ class DemographicSplit:
         """The model input of sample ``i`` (after ``transform``)."""
         if self.inputs is None:
             raise InputError(MSG_NO_INPUTS)
-        item = self.inputs[int(self.index[i])]
-        return self.transform(item) if self.transform is not None else item
+        position = int(self.index[i])
+        try:
+            item = self.inputs[position]
+        except (FairquantError, AssertionError):  # already clear: ours, or a test's own check
+            raise
+        except Exception as err:  # a user's dataset: name where it failed
+            kind = type(self.inputs).__name__
+            raise InputError(
+                MSG_READ_FAILED.format(position=position, kind=kind, error=_error(err))
+            ) from err
+        if self.transform is None:
+            return item
+        try:
+            return self.transform(item)
+        except (FairquantError, AssertionError):  # e.g. an image that won't decode, named
+            raise
+        except Exception as err:
+            name = getattr(self.transform, "__qualname__", type(self.transform).__qualname__)
+            raise InputError(
+                MSG_TRANSFORM_FAILED.format(
+                    transform=name, error=_error(err), i=i, position=position
+                )
+            ) from err
 
     def input_batch(self, rows: NDArray[np.int64]) -> Any:
         """The inputs of ``rows``: an array/tensor slice when no transform is set, else a list."""
