@@ -27,6 +27,7 @@ from pytest_fairquant.compression import (
 )
 from pytest_fairquant.compression import registry as registry_module
 from pytest_fairquant.errors import CompressionError, InputError, MethodUnavailable
+from pytest_fairquant.fingerprint import model_fingerprint
 
 METRICS_IDS = (
     "bnb-int8",
@@ -268,3 +269,26 @@ def test_importing_the_package_does_not_import_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_an_edited_method_is_another_variant_for_the_prediction_cache(
+    fresh_registry: None,
+) -> None:
+    # A variant is keyed by its method's code too (issue 11 #2): a third-party method whose
+    # apply() was edited, under the same id and parameters, must not be served the old
+    # variant's cached predictions.
+    @dataclass(frozen=True)
+    class EditedScale(Scale):
+        def apply(self, model: nn.Module) -> nn.Module:
+            scaled = super().apply(model)
+            with torch.no_grad():
+                scaled[0].bias.zero_()
+            return scaled
+
+    model = nn.Sequential(nn.Linear(3, 2))
+    register_method("scale-{factor}", Scale, example="scale-2")
+    first = model_fingerprint(compress(model, "scale-3"))
+    assert model_fingerprint(compress(model, "scale-3")) == first
+    register_method("scale-{factor}", EditedScale, example="scale-2", replace=True)
+    assert model_fingerprint(compress(model, "scale-3")) != first
+    assert "method_code" not in compress(model, "scale-3").fairquant_info.to_dict()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CompressionError, InputError, MethodUnavailable, UnchangedVariant
@@ -81,6 +81,9 @@ class CompressionInfo:
     device: str
     wall_time_s: float
     base_fingerprint: str
+    #: The method object's code and state (``value_identity``): an edited third-party
+    #: ``apply`` is another variant. Part of the cache key, not of the report.
+    method_code: str = field(default="", repr=False)
 
     @property
     def size_ratio(self) -> float:
@@ -94,6 +97,7 @@ class CompressionInfo:
             self.method_id,
             tuple(sorted((k, repr(v)) for k, v in self.params.items())),
             tuple(sorted(self.versions.items())),
+            self.method_code,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -104,6 +108,7 @@ class CompressionInfo:
         data["converted"] = list(self.converted)
         data["skipped"] = [asdict(s) for s in self.skipped]
         data["size_ratio"] = self.size_ratio
+        del data["method_code"]
         return data
 
 
@@ -393,9 +398,18 @@ def compress(model: nn.Module, method_id: str, **params: Any) -> nn.Module:
         device=_device(variant),
         wall_time_s=wall,
         base_fingerprint=base_fingerprint,
+        method_code=_method_code(method),
     )
     variant.fairquant_info = info  # type: ignore[assignment]
     return variant
+
+
+def _method_code(method: CompressionMethod) -> str:
+    import hashlib
+
+    from ..fingerprint import value_identity
+
+    return hashlib.sha256(value_identity(method).encode()).hexdigest()[:16]
 
 
 def _default_versions() -> dict[str, str]:

@@ -18,6 +18,7 @@ from .core import (
     CompressionInfo,
     _device,
     _diff,
+    _method_code,
     _skip_list,
     _sparsity,
     _target_names,
@@ -140,6 +141,7 @@ def load_quantized_pretrained(
         device=_device(variant),
         wall_time_s=wall,
         base_fingerprint=model_fingerprint(dense),
+        method_code=_method_code(method),
     )
     loaded: nn.Module = variant
     return loaded
