@@ -207,3 +207,17 @@ def test_assess_gap_takes_a_numpy_threshold_and_names_a_bad_one() -> None:
         assess_gap(y, y, sensitive_features=groups, threshold=np.float64("nan"))
     with pytest.raises(InputError, match="seed must be an integer >= 0"):
         assess_gap(y, y, sensitive_features=groups, threshold=0.05, seed=-3)
+
+
+def test_an_id_like_attribute_gives_a_short_message() -> None:
+    # Reported: a group per sample made a 165 KB message, one line per group.
+    y = np.tile([0, 1], 2500)
+    ids = np.arange(5000)
+    c = compare(y, y, y, sensitive_features=ids, tolerance=0.02, **FAST)
+    assert c.verdict == "insufficient_data"
+    assert len(c.reasons) == 6
+    assert c.reasons[-1] == (
+        "... and 4,995 more groups below the minimum support (5,000 groups in all: is this "
+        "attribute an identifier?)"
+    )
+    assert len(" ".join(c.reasons)) < 1000

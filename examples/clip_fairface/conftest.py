@@ -22,9 +22,11 @@ def fairface_split() -> Any:
 
 
 @pytest.fixture(scope="session")
-def zeroshot(demographic_split: Any) -> ZeroShotTask:
+def zeroshot(fairquant_data: Any) -> ZeroShotTask:
+    # fairquant_data, not the test-scoped demographic_split: a session fixture may only use
+    # session fixtures; the class names are the same.
     return ZeroShotTask(
-        demographic_split.class_names, ("a photo of a {}.",), tokenizer=clip_setup.tokenizer()
+        fairquant_data.class_names, ("a photo of a {}.",), tokenizer=clip_setup.tokenizer()
     )
 
 

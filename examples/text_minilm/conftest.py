@@ -17,18 +17,24 @@ from pytest_fairquant.compression import compression_info
 from pytest_fairquant.predictions import Predictions
 
 
-@pytest.fixture(scope="session")
+#: (method, split fingerprint) -> its ranking: each model ranks once, however many gaps read it.
+#: ``model`` and ``demographic_split`` are test-scoped (a sub-directory may override them), so
+#: the memo lives here rather than in a session fixture.
+_RANKINGS: dict[tuple[str, str], Predictions] = {}
+
+
+@pytest.fixture
 def rank(model: Any, demographic_split: Any) -> Callable[[Any], Predictions]:
     """``rank(model)``: the model's similarity matrix over the split, as retrieval Predictions."""
 
     dense = model
-    done: dict[str, Predictions] = {}  # each model ranks once, however many gaps read it
 
     def run(model: Any) -> Predictions:
         method = "dense" if model is dense else compression_info(model).method_id
-        if method not in done:
-            done[method] = _ranking(model, method)
-        return done[method]
+        key = (method, demographic_split.fingerprint)
+        if key not in _RANKINGS:
+            _RANKINGS[key] = _ranking(model, method)
+        return _RANKINGS[key]
 
     def _ranking(model: Any, method: str) -> Predictions:
         return Predictions(
@@ -45,6 +51,6 @@ def rank(model: Any, demographic_split: Any) -> Callable[[Any], Predictions]:
     return run
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def dense_ranking(model: Any, rank: Callable[[Any], Predictions]) -> Predictions:
     return rank(model)

@@ -94,6 +94,8 @@ MSG_UTILITY_DROP = (
     "got {got!r}"
 )
 
+#: Groups named in an insufficient-support verdict; the rest are counted.
+_MAX_SUPPORT_REASONS = 5
 #: Per-group metrics whose increase is the harm; for the others a decrease is.
 LOWER_IS_BETTER = frozenset({"fpr", "fnr"})
 _DROP_METRICS = ("accuracy", "tpr", "fpr", "fnr")
@@ -464,6 +466,14 @@ def _support(
             reasons.append(f"group {name}: {pos} positives, needs {min_positives}")
         if "negatives" in needs and neg < min_positives:
             reasons.append(f"group {name}: {neg} negatives, needs {min_positives}")
+    if len(reasons) > _MAX_SUPPORT_REASONS:
+        # An ID-like attribute (a group per sample) would list every one of its groups.
+        more = len(reasons) - _MAX_SUPPORT_REASONS
+        reasons = [
+            *reasons[:_MAX_SUPPORT_REASONS],
+            f"... and {more:,} more groups below the minimum support ({len(paired.names):,} "
+            "groups in all: is this attribute an identifier?)",
+        ]
     return reasons, positives
 
 

@@ -29,6 +29,12 @@ def test_zeroshot_keeps_fvo(model, quantized_model, demographic_split, zeroshot)
     )
 
 
+#: The retrieval gates' utility is the share of the dense top 50 a variant keeps (overlap@50).
+#: Keeping 80% is the bar here: bnb-int8 keeps 97%, torch-dynamic-int8 95%, NF4 90% (measured
+#: on the generated fixture); the default 0.05 is an accuracy-scale limit.
+@pytest.mark.fairquant(
+    max_utility_drop=0.2, **({} if clip_setup.real_data() else {"inconclusive": "xfail"})
+)
 @pytest.mark.parametrize("attribute", ["gender", "race"])
 @pytest.mark.parametrize("gap", ["max_skew", "min_skew"])
 def test_retrieval_keeps_skew(model, quantized_model, fairface_split, retrieval, attribute, gap):
