@@ -66,6 +66,8 @@ _PYTEST_VERSION = tuple(int(part) for part in pytest.__version__.split(".")[:2] 
 settings_key = pytest.StashKey[Settings]()
 state_key = pytest.StashKey[FairnessRun]()
 item_settings_key = pytest.StashKey[Settings]()
+#: What of the run's records, methods, splits and sections a worker has already sent.
+sent_key = pytest.StashKey[dict[str, Any]]()
 
 
 # --------------------------------------------------------------------------- options
@@ -137,6 +139,7 @@ def pytest_configure(config: pytest.Config) -> None:
                 check_report_path(path)
         except ConfigError as err:
             raise pytest.UsageError(f"fairquant: {err}") from err
+        config.pluginmanager.register(OutcomeRecorder(config), OutcomeRecorder.name)
     config.stash[settings_key] = settings
     config.stash[state_key] = run
     # Gates called outside a test (in a fixture, at import) still see the session's settings.
@@ -430,50 +433,170 @@ def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
+#: The fixtures that make a test a fairquant test: it is in the report whatever its outcome
+#: (a test that errors before its gate too), as is every test that called a gate.
+FAIRQUANT_FIXTURES = frozenset(
+    {
+        *MODEL_FIXTURES,
+        *DATA_FIXTURES,
+        "fairquant_settings",
+        "fairquant_snapshot",
+        "fairquant_report_section",
+    }
+)
+#: The attribute of a test report that carries the test's part of the session report (JSON).
+REPORT_ATTRIBUTE = "fairquant"
+
+
+def _unsent(config: pytest.Config, state: FairnessRun) -> tuple[list[Record], dict[str, Any]]:
+    """The records made since the last call, and the methods, splits and sections not sent
+    yet; both marked as sent."""
+    sent = config.stash.setdefault(sent_key, {"records": 0, "keys": set()})
+    records = state.records[sent["records"] :]
+    sent["records"] = len(state.records)
+    parts: dict[str, Any] = {}
+    for part in ("methods", "splits", "sections"):
+        new = {k: v for k, v in getattr(state, part).items() if (part, k) not in sent["keys"]}
+        sent["keys"].update((part, k) for k in new)
+        parts[part] = new
+    return records, parts
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Put the test's part of the session report on each of its reports: whether it is a
+    fairquant test, and under xdist the records it made, so the controller has every test
+    that finished even when its worker dies later."""
+    report = yield
+    state = item.config.stash.get(state_key, None)
+    if state is None:
+        return report
+    records, parts = _unsent(item.config, state)
+    nodeid = _plain_nodeid(item)
+    uses = any(r.nodeid == nodeid for r in records) or not FAIRQUANT_FIXTURES.isdisjoint(
+        getattr(item, "fixturenames", ())
+    )
+    payload: dict[str, Any] = {}
+    if _is_worker(item.config):
+        payload = {"records": [r.to_dict() for r in records], **parts}
+    if uses or any(payload.values()):
+        keys = _variant_key(item)
+        payload.update(nodeid=nodeid, uses=uses, method=keys[-1] if keys else None)
+        setattr(report, REPORT_ATTRIBUTE, json.dumps(payload))
+    return report
+
+
+def _merge(config: pytest.Config, data: dict[str, Any], source: str) -> None:
+    """Add what a worker sent (with a test's report, or at its end) to the session's run."""
+    state = config.stash[state_key]
+    state.records.extend(Record(**record) for record in data.get("records", ()))
+    state.methods.update(data.get("methods", {}))
+    state.splits.update(data.get("splits", {}))
+    for name, content in data.get("sections", {}).items():
+        try:
+            state.add_section(name, content)
+        except InputError as err:  # two workers made different sections of one name
+            state.notes.append(f"fairquant: report section from {source} dropped: {err}")
+
+
+def _why(report: pytest.TestReport) -> str:
+    """The first line of a report's error, or its skip reason."""
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple):
+        text = str(longrepr[2]).removeprefix("Skipped: ")
+    else:
+        crash = getattr(longrepr, "reprcrash", None)
+        text = str(crash.message if crash is not None else longrepr or "")
+    lines = text.strip().splitlines()
+    return lines[0] if lines else ""
+
+
+class OutcomeRecorder:
+    """On the controller (or in a serial run): each fairquant test's pytest outcome, from the
+    reports of its phases (xdist's report of a crashed worker's test among them), and the
+    records the workers send with them."""
+
+    name = "fairquant-outcomes"
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.tests: dict[str, dict[str, Any]] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        from .report.model import BAD_OUTCOMES, phase_outcome
+
+        payload = getattr(report, REPORT_ATTRIBUTE, None)
+        data = json.loads(payload) if isinstance(payload, str) else None
+        node = getattr(report, "node", None)  # xdist's controller names the sending worker
+        if data is not None and node is not None:
+            _merge(self.config, data, getattr(node, "workerinput", {}).get("workerid", "a worker"))
+        entry = self.tests.get(report.nodeid)
+        if entry is None:
+            if data is None or not data["uses"]:
+                return
+            entry = self.tests[report.nodeid] = {
+                "nodeid": data["nodeid"],
+                "method": data["method"],
+                "outcome": None,
+                "message": None,
+            }
+        found = phase_outcome(
+            report.when or "",
+            report.outcome,
+            wasxfail=getattr(report, "wasxfail", None),
+            text=_why(report),
+        )
+        # A teardown error does not hide the failure the call already had.
+        if found is not None and entry["outcome"] not in BAD_OUTCOMES:
+            entry["outcome"], entry["message"] = found
+
+    def records(self) -> list[Any]:
+        from .report.model import TestRecord
+
+        return [TestRecord(**entry) for entry in self.tests.values() if entry["outcome"]]
+
+
+def _test_records(config: pytest.Config) -> list[Any]:
+    recorder = config.pluginmanager.get_plugin(OutcomeRecorder.name)
+    return recorder.records() if isinstance(recorder, OutcomeRecorder) else []
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     state = config.stash.get(state_key, None)
     if state is None:
         return
     if _is_worker(config):
+        # What no test's report carried: records of gates run after the last test.
+        records, parts = _unsent(config, state)
         config.workeroutput[RECORDS_KEY] = json.dumps(  # type: ignore[attr-defined]
-            {
-                "records": state.record_dicts(),
-                "methods": state.methods,
-                "splits": state.splits,
-                "sections": state.sections,
-            }
+            {"records": [r.to_dict() for r in records], **parts}
         )
         return
     if state.settings.report:
-        from .report import write_reports
+        from .report import SessionReport, write_reports
 
-        report = state.report(config.invocation_params.args)
-        state.notes.extend(write_reports(state.settings.report, report))
+        report = SessionReport.from_dict(state.report(config.invocation_params.args))
+        typed = report.with_tests(_test_records(config))
+        state.notes.extend(write_reports(state.settings.report, typed.to_dict()))
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: Any) -> None:
-    """On the xdist controller: merge a worker's records into the session's."""
+    """On the xdist controller: merge what a worker sent at its end into the session's run."""
     payload = getattr(node, "workeroutput", {}).get(RECORDS_KEY)
     if payload is None:
         return
-    state = node.config.stash[state_key]
-    data = json.loads(payload)
-    state.records.extend(Record(**record) for record in data["records"])
-    state.methods.update(data["methods"])
-    state.splits.update(data["splits"])
-    for name, content in data.get("sections", {}).items():
-        try:
-            state.add_section(name, content)
-        except InputError as err:  # two workers made different sections of one name
-            worker = getattr(node, "workerinput", {}).get("workerid", "a worker")
-            state.notes.append(f"fairquant: report section from {worker} dropped: {err}")
+    worker = getattr(node, "workerinput", {}).get("workerid", "a worker")
+    _merge(node.config, json.loads(payload), worker)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash.get(state_key, None)
-    if state is None or _is_worker(config) or not (state.records or state.notes):
+    if state is None or _is_worker(config):
+        return
+    tests = _test_records(config)
+    if not (state.records or state.notes or tests):
         return
     from .report.terminal import summary_lines
 
@@ -481,6 +604,6 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if verbosity >= 0:
         terminalreporter.write_sep("-", "fairquant")
     records = state.record_dicts()
-    lines = summary_lines(records, verbosity=verbosity) if records else []
+    lines = summary_lines(records, tests=tests, verbosity=verbosity) if records or tests else []
     for line in [*lines, *state.notes]:
         terminalreporter.write_line(line)

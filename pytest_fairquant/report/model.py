@@ -189,6 +189,26 @@ class TestRecord:
         )
 
 
+def phase_outcome(
+    when: str, outcome: str, *, wasxfail: str | None, text: str
+) -> tuple[Outcome, str | None] | None:
+    """What one phase's pytest report says of its test: ``(outcome, why)``, or None for a
+    setup or teardown that passed. ``outcome`` is pytest's (passed, failed, skipped),
+    ``wasxfail`` the xfail reason when the test was marked xfail, ``text`` the first line of the
+    report's error or skip reason. A failure outside the call (setup, teardown, a crashed xdist
+    worker) is an ``error``."""
+    why = text or None
+    if outcome == "passed":
+        if when != "call":
+            return None
+        return ("passed", None) if wasxfail is None else ("xpassed", wasxfail or None)
+    if outcome == "skipped":
+        return ("skipped", why) if wasxfail is None else ("xfailed", wasxfail or None)
+    if when != "call":
+        return "error", why
+    return ("xpassed-strict" if text.startswith("[XPASS(strict)]") else "failed"), why
+
+
 def counts(values: Iterable[str]) -> dict[str, int]:
     """How many of each value, in name order."""
     return dict(sorted(Counter(values).items()))
@@ -221,17 +241,21 @@ class SessionReport:
             (ComparisonRow.from_dict(c, f"comparisons[{i}]") for i, c in enumerate(comparisons)),
             key=lambda r: r.nodeid,
         )
+        for name in ("methods", "splits", "sections"):
+            parts[name] = dict(sorted((parts.get(name) or {}).items()))
+        parts["command"] = tuple(parts.get("command") or ())
+        return cls(comparisons=tuple(rows), **parts).with_tests(tests)
+
+    def with_tests(self, tests: Iterable[TestRecord | Mapping[str, Any]]) -> SessionReport:
+        """This report with ``tests`` (in test order), each given its gates' verdicts."""
         by_test: dict[str, list[str]] = {}
-        for row in rows:
+        for row in self.comparisons:
             by_test.setdefault(row.nodeid, []).append(row.verdict)
         records = sorted(
             (replace(t, verdicts=tuple(by_test.get(t.nodeid, ()))) for t in as_tests(list(tests))),
             key=lambda t: t.nodeid,
         )
-        for name in ("methods", "splits", "sections"):
-            parts[name] = dict(sorted((parts.get(name) or {}).items()))
-        parts["command"] = tuple(parts.get("command") or ())
-        return cls(comparisons=tuple(rows), tests=tuple(records), **parts)
+        return replace(self, tests=tuple(records))
 
     @property
     def seed(self) -> Any:
@@ -330,5 +354,6 @@ __all__ = [
     "TestRecord",
     "as_tests",
     "counts",
+    "phase_outcome",
     "rows_of",
 ]

@@ -17,10 +17,10 @@ def test_terminal_summary_lists_every_comparison(two: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         [
             "*- fairquant -*",
-            "method*attribute*gap*dense*compressed*delta*verdict*worst group*test",
-            "-*group*fvo*pass*test_same",
-            "-*group*fvo*fail*b*test_worse",
-            "fairquant: 2 comparisons: 1 fail, 1 pass",
+            "method*attribute*gap*dense*compressed*delta*verdict*outcome*worst group*test",
+            "-*group*fvo*pass*passed*test_same",
+            "-*group*fvo*fail*failed*b*test_worse",
+            "fairquant: 2 comparisons: 1 fail, 1 pass; 2 tests: 1 failed, 1 passed",
         ]
     )
 
