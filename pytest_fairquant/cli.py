@@ -5,26 +5,29 @@
 (:class:`~pytest_fairquant.run.FairnessRun`), so it gives the verdicts a test would, and writes
 the same report; ``fairquant report results.json --html out.html``
 renders a report; ``fairquant compare old.json new.json`` prints what changed between two runs
-and exits 1 on a significant regression (see :func:`diff_reports`).
+and exits 1 on any change for the worse that no ``--allow`` names (:data:`COMPARE_DESCRIPTION`).
 
-Exit codes: 0 success, 1 a failing gate (``sweep``) or a significant regression (``compare``),
-2 a usage error (bad path, unreadable JSON, unknown method), always as one line on stderr;
-``sweep`` adds 3 (a method errored) and 4 (both), see :data:`SWEEP_EXIT_CODES`.
+Exit codes: 0 success, 1 a failing gate (``sweep``) or a regression (``compare``), 2 a usage
+error (bad path, unreadable JSON, a malformed report entry, unknown method), always as one line
+on stderr; ``sweep`` adds 3 (a method errored) and 4 (both), see :data:`SWEEP_EXIT_CODES`.
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import logging
 import math
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
 from .errors import ConfigError, FairquantError
+from .report.format import as_float, bounds, interval, number, text_table
+from .report.model import ComparisonRow, SessionReport, TestRecord
 
 MSG_NO_FILE = "{path}: no such file"
 MSG_BAD_JSON = "{path}: not readable as JSON: {error}"
@@ -33,7 +36,6 @@ MSG_NOT_REPORT = (
 )
 MSG_NO_METHODS = "--methods: give at least one method id (see `fairquant methods`)"
 MSG_BAD_REPORT_PATH = "--report={path}: must end in .json or .html"
-MSG_REGRESSION = "fairquant compare: {n} significant regression(s) between {old} and {new}"
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -52,8 +54,11 @@ class _Parser(argparse.ArgumentParser):
 # --------------------------------------------------------------------------- reading reports
 
 
-def load_report(path: str | Path) -> dict[str, Any]:
-    """A report JSON file, checked to be one; :class:`UsageError` with one clear line if not."""
+def load_report(path: str | Path) -> SessionReport:
+    """A report JSON file, checked to be one; :class:`UsageError` with one clear line naming
+    the file (and the malformed entry) if not."""
+    from .report.model import ReportFormatError, SessionReport
+
     p = Path(path)
     if not p.is_file():
         raise UsageError(MSG_NO_FILE.format(path=path))
@@ -67,136 +72,303 @@ def load_report(path: str | Path) -> dict[str, Any]:
         and isinstance(data.get("comparisons"), list)
     ):
         raise UsageError(MSG_NOT_REPORT.format(path=path))
-    return data
+    try:
+        return SessionReport.from_dict(data)
+    except ReportFormatError as err:
+        raise UsageError(f"{path}: {err}") from err
 
 
 # --------------------------------------------------------------------------- compare
 
+#: How bad a verdict is: a change to a higher rank is a regression. An unknown verdict ranks
+#: with ``error``.
+VERDICT_RANK = {"pass": 0, "inconclusive": 1, "insufficient_data": 1, "fail": 2, "error": 3}
+#: How bad a test's outcome is (see :data:`VERDICT_RANK`).
+OUTCOME_RANK = {
+    "passed": 0,
+    "xpassed": 0,
+    "skipped": 1,
+    "xfailed": 1,
+    "failed": 2,
+    "xpassed-strict": 2,
+    "error": 3,
+}
+#: The fields an ``--allow`` pattern can name: a row's key, and the kind of change.
+ALLOW_FIELDS = ("test", "method", "attribute", "gap", "metric", "change")
+#: The kinds of change for the worse (the ``change`` field of ``--allow``).
+CHANGE_KINDS = ("verdict", "outcome", "interval", "removed", "new")
+ALLOW_HELP = (
+    "let a change for the worse through (repeatable). FIELD=PATTERN[,FIELD=PATTERN...] with "
+    "FIELD one of test, method, attribute, gap, metric, change and PATTERN a shell-style "
+    "wildcard (fnmatch: * ? [ab]) matched against the whole value; a regression is allowed "
+    "when every FIELD of one --allow matches it. test is the test id (tests/x.py::test_y[m]), "
+    f"change one of {', '.join(CHANGE_KINDS)}. A test's outcome has no attribute, gap or "
+    "metric: a pattern naming one never allows it. Example: --allow "
+    "'method=uniform-int2,change=verdict'"
+)
+COMPARE_DESCRIPTION = (
+    "Match the comparisons of two reports by test, method, attribute, gap and metric, and the "
+    "tests by id; print the gap and verdict before and after, and every test whose outcome "
+    "changed. Every change for the worse is a regression: a verdict that got worse (pass < "
+    "inconclusive = insufficient_data < fail < error), a test outcome that got worse (passed < "
+    "skipped = xfailed < failed < error), a row or test the new report lacks, a new row or "
+    "test that does not pass, or a significant regression of the gap (its change from the "
+    "dense model grew and the two runs' intervals do not overlap). Exit 0 when there is none "
+    "(or --allow lets every one through), 1 when there is one, 2 on a usage error (a "
+    "malformed report: the file and entry are named)."
+)
+
+MSG_REMOVED = "removed: the old report has it, the new one does not"
+MSG_BAD_ALLOW = "--allow {text!r}: {problem}; see fairquant compare --help"
+MSG_REGRESSION = "fairquant compare: {n} regression(s) between {old} and {new}"
+
+
+@dataclass(frozen=True)
+class Allow:
+    """One ``--allow``: (field, pattern) pairs that must all match a regression."""
+
+    text: str
+    patterns: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def parse(cls, text: str) -> Allow:
+        patterns = []
+        for part in text.split(","):
+            field_name, sep, pattern = part.partition("=")
+            field_name = field_name.strip()
+            if not sep:
+                raise UsageError(MSG_BAD_ALLOW.format(text=text, problem="expected FIELD=PATTERN"))
+            if field_name not in ALLOW_FIELDS:
+                problem = f"unknown field {field_name!r} (one of {', '.join(ALLOW_FIELDS)})"
+                raise UsageError(MSG_BAD_ALLOW.format(text=text, problem=problem))
+            if not pattern:
+                problem = f"{field_name}= has an empty pattern"
+                raise UsageError(MSG_BAD_ALLOW.format(text=text, problem=problem))
+            patterns.append((field_name, pattern))
+        return cls(text, tuple(patterns))
+
+    def matches(self, fields: Mapping[str, str]) -> bool:
+        return all(
+            name in fields and fnmatch.fnmatchcase(fields[name], pattern)
+            for name, pattern in self.patterns
+        )
+
+
+def _worse(rank: Mapping[str, int], old: str, new: str) -> str | None:
+    top = max(rank.values())
+    if rank.get(new, top) > rank.get(old, top):
+        return f"was {old}, now {new}"
+    return None
+
+
+def _new_and_not_passing(verdict: str, rank: Mapping[str, int]) -> str | None:
+    if rank.get(verdict, max(rank.values())) == 0:
+        return None
+    return "new, and it fails" if verdict == "fail" else f"new, and {verdict}"
+
 
 @dataclass(frozen=True)
 class Change:
-    """One comparison matched across two reports (``old`` or ``new`` is None when unmatched)."""
+    """One comparison matched across two reports (``old`` or ``new`` is None when unmatched).
+    ``allowed_by`` is the ``--allow`` that lets its regression through."""
 
-    key: tuple[str, str, str, str]
-    old: Mapping[str, Any] | None
-    new: Mapping[str, Any] | None
+    key: tuple[str, str, str, str, str]
+    old: ComparisonRow | None
+    new: ComparisonRow | None
+    allowed_by: str | None = None
 
     @property
     def verdicts(self) -> tuple[str, str]:
         return (_verdict(self.old), _verdict(self.new))
 
     @property
-    def regression(self) -> str | None:
-        """Why this change is a significant regression, or None.
-
-        Three rules: a comparison that passed and now fails; a comparison the old run did not
-        have that fails (a new method or test that amplifies bias); or the gap's change from the
-        dense model grew and the two runs' intervals of that change do not overlap (the new
-        lower bound is above the old upper bound), which is evidence beyond resampling noise.
-        """
-        if self.old is None and _verdict(self.new) == "fail":
-            return "new, and it fails"
-        if self.old is None or self.new is None:
-            return None
-        if self.verdicts == ("pass", "fail"):
-            return "was pass, now fail"
-        old_iv, new_iv = _interval(self.old), _interval(self.new)
+    def worse(self) -> tuple[str, str] | None:
+        """``(kind, why)`` when this change is for the worse (kind: :data:`CHANGE_KINDS`)."""
+        if self.new is None:
+            return "removed", MSG_REMOVED
+        if self.old is None:
+            why = _new_and_not_passing(self.new.verdict, VERDICT_RANK)
+            return None if why is None else ("new", why)
+        why = _worse(VERDICT_RANK, self.old.verdict, self.new.verdict)
+        if why is not None:
+            return "verdict", why
+        old_iv = bounds(self.old.comparison.get("interval"))
+        new_iv = bounds(self.new.comparison.get("interval"))
         if old_iv is not None and new_iv is not None and new_iv[0] > old_iv[1]:
-            return (
-                f"gap change grew: interval [{new_iv[0]:+.4f}, {new_iv[1]:+.4f}] is above "
-                f"[{old_iv[0]:+.4f}, {old_iv[1]:+.4f}]"
+            return "interval", f"gap change grew: interval {interval(*new_iv)} is above " + (
+                interval(*old_iv)
             )
         return None
 
+    @property
+    def regression(self) -> str | None:
+        """Why this change is for the worse, or None (see ``fairquant compare --help``)."""
+        worse = self.worse
+        return None if worse is None else worse[1]
 
-def _verdict(c: Mapping[str, Any] | None) -> str:
-    return "-" if c is None else str(c.get("verdict", "-"))
-
-
-def _number(value: Any) -> float:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    return math.nan
-
-
-def _interval(c: Mapping[str, Any]) -> tuple[float, float] | None:
-    iv = c.get("interval")
-    if isinstance(iv, list) and len(iv) == 2:
-        lo, hi = _number(iv[0]), _number(iv[1])
-        if not (math.isnan(lo) or math.isnan(hi)):
-            return lo, hi
-    return None
+    def fields(self) -> dict[str, str]:
+        """What an ``--allow`` pattern is matched against."""
+        kind = self.worse
+        names = ("test", "method", "attribute", "gap", "metric")
+        return {**dict(zip(names, self.key, strict=True)), "change": kind[0] if kind else ""}
 
 
-def _keyed(report: Mapping[str, Any]) -> dict[tuple[str, str, str, str], Mapping[str, Any]]:
-    out: dict[tuple[str, str, str, str], Mapping[str, Any]] = {}
-    for record in report["comparisons"]:
-        c = record.get("comparison", {})
-        key = (
-            str(record.get("nodeid", "-")),
-            str(record.get("method") or "dense"),
-            str(c.get("attribute") or "-"),
-            str(c.get("gap") or "-"),
-        )
-        out[key] = c
+@dataclass(frozen=True)
+class OutcomeChange:
+    """One test matched across two reports by its id."""
+
+    nodeid: str
+    old: TestRecord | None
+    new: TestRecord | None
+    allowed_by: str | None = None
+
+    @property
+    def worse(self) -> tuple[str, str] | None:
+        if self.new is None:
+            return "removed", MSG_REMOVED
+        if self.old is None:
+            why = _new_and_not_passing(self.new.outcome, OUTCOME_RANK)
+            return None if why is None else ("new", why)
+        why = _worse(OUTCOME_RANK, self.old.outcome, self.new.outcome)
+        return None if why is None else ("outcome", why)
+
+    @property
+    def regression(self) -> str | None:
+        worse = self.worse
+        return None if worse is None else worse[1]
+
+    def fields(self) -> dict[str, str]:
+        record = self.new or self.old
+        method = (record.method if record else None) or "dense"
+        kind = self.worse
+        return {"test": self.nodeid, "method": method, "change": kind[0] if kind else ""}
+
+
+def _verdict(row: ComparisonRow | None) -> str:
+    return "-" if row is None else row.verdict
+
+
+def _keyed(report: SessionReport) -> dict[tuple[str, str, str, str, str], ComparisonRow]:
+    """The report's rows by (test, method, attribute, gap, metric). A test that made the same
+    comparison twice (two tolerances, say) keeps both: the second is ``test#2``."""
+    out: dict[tuple[str, str, str, str, str], ComparisonRow] = {}
+    for row in report.comparisons:
+        key, n = row.key, 1
+        while key in out:
+            n += 1
+            key = (f"{row.nodeid}#{n}", *row.key[1:])
+        out[key] = row
     return out
 
 
-def diff_reports(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
-    """Every comparison of either report, matched by (test, method, attribute, gap)."""
-    before, after = _keyed(old), _keyed(new)
+def _allowed(change: Any, allows: Sequence[Allow]) -> Any:
+    if change.worse is None:
+        return change
+    fields = change.fields()
+    rule = next((a for a in allows if a.matches(fields)), None)
+    return change if rule is None else replace(change, allowed_by=rule.text)
+
+
+def diff_reports(
+    old: Mapping[str, Any] | SessionReport,
+    new: Mapping[str, Any] | SessionReport,
+    allows: Sequence[Allow] = (),
+) -> list[Change]:
+    """Every comparison of either report, matched by (test, method, attribute, gap, metric)."""
+    before, after = _keyed(SessionReport.from_dict(old)), _keyed(SessionReport.from_dict(new))
     keys = list(dict.fromkeys([*before, *after]))
-    return [Change(k, before.get(k), after.get(k)) for k in keys]
+    return [_allowed(Change(k, before.get(k), after.get(k)), allows) for k in keys]
 
 
-def _fmt(value: Any, signed: bool = False) -> str:
-    x = _number(value)
-    if math.isnan(x):
-        return "n/a"
-    return f"{x:+.4f}" if signed else f"{x:.4f}"
+def diff_tests(
+    old: Mapping[str, Any] | SessionReport,
+    new: Mapping[str, Any] | SessionReport,
+    allows: Sequence[Allow] = (),
+) -> list[OutcomeChange]:
+    """Every test whose outcome changed (or that only one report has); none when either
+    report has no test records (a sweep, or a report older than them)."""
+    a, b = SessionReport.from_dict(old), SessionReport.from_dict(new)
+    if not (a.tests and b.tests):
+        return []
+    before = {t.nodeid: t for t in a.tests}
+    after = {t.nodeid: t for t in b.tests}
+    changes = [
+        OutcomeChange(n, before.get(n), after.get(n)) for n in dict.fromkeys([*before, *after])
+    ]
+    return [
+        _allowed(c, allows)
+        for c in changes
+        if c.old is None or c.new is None or c.old.outcome != c.new.outcome
+    ]
 
 
-def _gap_text(c: Mapping[str, Any] | None) -> str:
-    return "-" if c is None else _fmt(c.get("compressed_gap"))
+def _note(change: Change | OutcomeChange) -> str:
+    why = change.regression
+    if why is None:
+        return "new" if change.old is None else ""
+    if change.allowed_by is not None:
+        return f"allowed by --allow {change.allowed_by}: {why}"
+    return f"REGRESSION: {why}"
 
 
-def format_changes(changes: Sequence[Change]) -> list[str]:
-    head = ("test", "method", "attribute", "gap", "old gap", "new gap", "Δ", "verdict", "note")
-    rows = [head]
+def _gap_text(row: ComparisonRow | None) -> str:
+    return "-" if row is None else number(row.comparison.get("compressed_gap"))
+
+
+def format_changes(
+    changes: Sequence[Change], outcomes: Sequence[OutcomeChange] = ()
+) -> list[str]:
+    """The comparisons' table, then (when a test's outcome changed) the tests' table."""
+    head = ("test", "method", "attribute", "gap", "metric", "old gap", "new gap", "Δ", "verdict")
+    rows = [(*head, "note")]
     for ch in changes:
-        old_gap = _number(ch.old.get("compressed_gap")) if ch.old else math.nan
-        new_gap = _number(ch.new.get("compressed_gap")) if ch.new else math.nan
+        old_gap = as_float(ch.old.comparison.get("compressed_gap")) if ch.old else math.nan
+        new_gap = as_float(ch.new.comparison.get("compressed_gap")) if ch.new else math.nan
         old_v, new_v = ch.verdicts
-        note = ch.regression or ("new" if ch.old is None else "removed" if ch.new is None else "")
         rows.append(
             (
                 ch.key[0].rsplit("::", 1)[-1],
-                ch.key[1],
-                ch.key[2],
-                ch.key[3],
+                *ch.key[1:],
                 _gap_text(ch.old),
                 _gap_text(ch.new),
-                _fmt(new_gap - old_gap, signed=True),
+                number(new_gap - old_gap, signed=True),
                 old_v if old_v == new_v else f"{old_v} -> {new_v}",
-                f"REGRESSION: {note}" if ch.regression else note,
+                _note(ch),
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines = text_table(rows)
+    if outcomes:
+        tests = [("test", "method", "outcome", "why", "note")]
+        for oc in outcomes:
+            record = oc.new or oc.old
+            tests.append(
+                (
+                    oc.nodeid.rsplit("::", 1)[-1],
+                    (record.method if record else None) or "-",
+                    f"{oc.old.outcome if oc.old else '-'} -> {oc.new.outcome if oc.new else '-'}",
+                    (oc.new.message if oc.new else None) or "-",
+                    _note(oc),
+                )
+            )
+        lines += ["", *text_table(tests)]
+    return lines
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    allows = [Allow.parse(text) for text in args.allow or ()]
     old, new = load_report(args.old), load_report(args.new)
-    changes = diff_reports(old, new)
-    for line in format_changes(changes):
+    changes, outcomes = diff_reports(old, new, allows), diff_tests(old, new, allows)
+    for line in format_changes(changes, outcomes):
         print(line)
-    regressions = [c for c in changes if c.regression]
+    worse = [c for c in [*changes, *outcomes] if c.regression]
+    regressions = [c for c in worse if c.allowed_by is None]
     if regressions:
         print(
             MSG_REGRESSION.format(n=len(regressions), old=args.old, new=args.new), file=sys.stderr
         )
         return EXIT_FAIL
-    print(f"fairquant compare: no significant regression ({len(changes)} comparisons)")
+    allowed = f"; {len(worse)} allowed by --allow" if worse else ""
+    print(f"fairquant compare: no significant regression ({len(changes)} comparisons{allowed})")
     return EXIT_OK
 
 
@@ -438,14 +610,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare = subs.add_parser(
         "compare",
-        help="what changed between two reports; exit 1 on a significant regression",
-        description="Match comparisons by test, method, attribute and gap and print the gap and "
-        "verdict before and after. A significant regression is a comparison that was pass and "
-        "is now fail, or whose gap change grew with non-overlapping intervals (the new lower "
-        "bound above the old upper bound). Exit 1 when there is one.",
+        help="what changed between two reports; exit 1 on a regression (any change for the "
+        "worse, a significant regression of a gap among them)",
+        description=COMPARE_DESCRIPTION,
     )
     compare.add_argument("old", help="the baseline report JSON (e.g. the last release)")
     compare.add_argument("new", help="the candidate report JSON")
+    compare.add_argument(
+        "--allow",
+        action="append",
+        metavar="FIELD=PATTERN[,FIELD=PATTERN...]",
+        help=ALLOW_HELP,
+    )
     compare.set_defaults(func=cmd_compare)
     return parser
 

@@ -236,11 +236,206 @@ def test_compare_lists_new_and_removed(old_report: dict[str, Any]) -> None:
     new["comparisons"].append(_record("nm-2:4", "fail", 0.3, [0.25, 0.35]))
     changes = cli.diff_reports(old_report, new)
     lines = cli.format_changes(changes)
-    assert any(removed["method"] in x and x.endswith("removed") for x in lines)
+    # A comparison the candidate lost is a regression: its gate no longer runs.
+    assert any(
+        removed["method"] in x and x.endswith(f"REGRESSION: {cli.MSG_REMOVED}") for x in lines
+    )
     assert any("uniform-int2" in x and x.endswith("new") for x in lines)
-    # A comparison only the candidate has is a regression when it fails.
+    # A comparison only the candidate has is a regression unless it passes.
     added = {c.key[1]: c.regression for c in changes if c.old is None}
     assert added == {"uniform-int2": None, "nm-2:4": "new, and it fails"}
+
+
+def _compare(
+    tmp_path: Path,
+    old: dict[str, Any],
+    new: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+    *extra: str,
+) -> tuple[int, str, str]:
+    a, b = _write(tmp_path, "a.json", old), _write(tmp_path, "b.json", new)
+    return _run(["compare", str(a), str(b), *extra], capsys)
+
+
+@pytest.mark.parametrize(
+    ("verdict", "why"),
+    [
+        ("error", "was pass, now error"),
+        ("inconclusive", "was pass, now inconclusive"),
+        ("insufficient_data", "was pass, now insufficient_data"),
+    ],
+)
+def test_compare_any_change_for_the_worse_is_a_regression(
+    tmp_path: Path,
+    old_report: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+    verdict: str,
+    why: str,
+) -> None:
+    new = copy.deepcopy(old_report)
+    new["comparisons"][1]["comparison"]["verdict"] = verdict  # uniform-int8
+    code, out, err = _compare(tmp_path, old_report, new, capsys)
+    assert code == cli.EXIT_FAIL
+    line = next(x for x in out.splitlines() if "uniform-int8" in x)
+    assert line.endswith(f"REGRESSION: {why}")
+    regression = cli.MSG_REGRESSION.format(n=1, old=tmp_path / "a.json", new=tmp_path / "b.json")
+    assert err == regression + "\n"
+
+
+def test_compare_a_missing_row_is_a_regression(
+    tmp_path: Path, old_report: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    new = copy.deepcopy(old_report)
+    del new["comparisons"][0]
+    code, out, _ = _compare(tmp_path, old_report, new, capsys)
+    assert code == cli.EXIT_FAIL
+    line = next(x for x in out.splitlines() if "uniform-int4" in x)
+    assert line.endswith(f"REGRESSION: {cli.MSG_REMOVED}")
+
+
+def test_compare_keeps_rows_that_differ_only_in_metric(
+    tmp_path: Path, old_report: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    tpr = copy.deepcopy(old_report["comparisons"][0])
+    tpr["comparison"]["metric"] = "tpr"
+    old = copy.deepcopy(old_report)
+    old["comparisons"].append(tpr)
+    new = copy.deepcopy(old)
+    new["comparisons"][-1]["comparison"]["verdict"] = "fail"  # the tpr row only
+    changes = cli.diff_reports(old, new)
+    assert len(changes) == 3
+    assert [c.key[4] for c in changes if c.regression] == ["tpr"]
+    code, out, _ = _compare(tmp_path, old, new, capsys)
+    assert code == cli.EXIT_FAIL
+    assert "no significant regression" not in out
+
+
+def test_compare_allow_names_the_changes_that_may_get_worse(
+    tmp_path: Path, old_report: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    new = copy.deepcopy(old_report)
+    new["comparisons"][0]["comparison"]["verdict"] = "inconclusive"  # uniform-int4
+    del new["comparisons"][1]  # uniform-int8
+    code, out, _ = _compare(
+        tmp_path, old_report, new, capsys, "--allow", "method=uniform-int4,change=verdict"
+    )
+    assert code == cli.EXIT_FAIL  # the removed uniform-int8 row is not allowed
+    note = "allowed by --allow method=uniform-int4,change=verdict: was pass, now inconclusive"
+    assert note in out
+    code, out, _ = _compare(
+        tmp_path,
+        old_report,
+        new,
+        capsys,
+        "--allow",
+        "method=uniform-int4",
+        "--allow",
+        "test=*test_keeps_fvo*,method=uniform-int8,change=removed",
+    )
+    assert code == cli.EXIT_OK
+    assert out.splitlines()[-1] == (
+        "fairquant compare: no significant regression (2 comparisons; 2 allowed by --allow)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("allow", "problem"),
+    [
+        ("uniform-int4", "expected FIELD=PATTERN"),
+        (
+            "colour=red",
+            "unknown field 'colour' (one of test, method, attribute, gap, metric, change)",
+        ),
+        ("method=", "method= has an empty pattern"),
+    ],
+)
+def test_compare_bad_allow_is_a_usage_error(
+    tmp_path: Path,
+    old_report: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+    allow: str,
+    problem: str,
+) -> None:
+    code, _, err = _compare(tmp_path, old_report, old_report, capsys, "--allow", allow)
+    assert code == cli.EXIT_USAGE
+    assert err == f"fairquant: error: {cli.MSG_BAD_ALLOW.format(text=allow, problem=problem)}\n"
+
+
+def test_compare_help_documents_the_allow_syntax(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = _run(["compare", "--help"], capsys)
+    text = " ".join(out.split())
+    assert "--allow FIELD=PATTERN[,FIELD=PATTERN...]" in text
+    assert "test, method, attribute, gap, metric, change" in text
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        (3, "comparisons[2]: expected a dict with 'nodeid' and a 'comparison' dict, got int 3"),
+        (
+            {"nodeid": "t::x", "comparison": {"gap": "fvo"}},
+            "comparisons[2].comparison: 'verdict' must be a non-empty string, got None",
+        ),
+        (
+            {"nodeid": 7, "comparison": {"verdict": "pass"}},
+            "comparisons[2]: 'nodeid' must be a non-empty string, got 7",
+        ),
+    ],
+    ids=["not-a-dict", "no-verdict", "bad-nodeid"],
+)
+def test_compare_malformed_entry_exits_2_naming_file_and_entry(
+    tmp_path: Path,
+    old_report: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+    entry: Any,
+    problem: str,
+) -> None:
+    new = copy.deepcopy(old_report)
+    new["comparisons"].append(entry)
+    code, out, err = _compare(tmp_path, old_report, new, capsys)
+    assert code == cli.EXIT_USAGE
+    assert err == f"fairquant: error: {tmp_path / 'b.json'}: not a fairquant report: {problem}\n"
+    assert out == ""
+
+
+def test_compare_keeps_a_comparison_a_test_made_twice(old_report: dict[str, Any]) -> None:
+    twice = copy.deepcopy(old_report)
+    twice["comparisons"].append(copy.deepcopy(twice["comparisons"][0]))
+    worse = copy.deepcopy(twice)
+    worse["comparisons"][-1]["comparison"]["verdict"] = "fail"
+    changes = cli.diff_reports(twice, worse)
+    assert len(changes) == 3
+    assert [c.key[0].rsplit("::", 1)[-1] for c in changes if c.regression] == [
+        "test_keeps_fvo[uniform-int4]#2"
+    ]
+
+
+def _with_tests(report: dict[str, Any], **outcomes: str) -> dict[str, Any]:
+    out = copy.deepcopy(report)
+    out["tests"] = [
+        {
+            "nodeid": f"tests/test_fairness.py::{name}",
+            "outcome": outcome,
+            "method": None,
+            "message": None,
+            "verdicts": [],
+        }
+        for name, outcome in outcomes.items()
+    ]
+    return out
+
+
+def test_compare_a_test_that_now_errors_before_its_gate_is_a_regression(
+    tmp_path: Path, old_report: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = _with_tests(old_report, test_load="passed", test_other="passed")
+    new = _with_tests(old_report, test_load="error", test_other="passed")
+    code, out, _ = _compare(tmp_path, old, new, capsys)
+    assert code == cli.EXIT_FAIL
+    line = next(x for x in out.splitlines() if "test_load" in x)
+    assert line.split()[:4] == ["test_load", "-", "passed", "->"]
+    assert line.endswith("REGRESSION: was passed, now error")
+    assert not any("test_other" in x for x in out.splitlines())  # unchanged tests are not listed
 
 
 # --------------------------------------------------------------------------- methods + sweep
