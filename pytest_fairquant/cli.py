@@ -375,7 +375,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- report
 
 
-def _write_html(report: Mapping[str, Any], path: Path) -> None:
+def _write_html(report: SessionReport, path: Path) -> None:
     from .report.html import render
     from .report.jsonreport import write_json
 
