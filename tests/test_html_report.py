@@ -359,3 +359,19 @@ def test_one_model_gate_on_the_dense_model_shows_its_value_as_dense() -> None:
     cells = re.findall(r"<td>(.*?)</td>", row)
     # attribute, gate, gap, dense, compressed, ...
     assert cells[3] == "0.1037" and cells[4] == "n/a"
+
+
+def test_a_page_written_before_the_marker_is_still_recognised_as_ours(tmp_path) -> None:
+    from pytest_fairquant.report.jsonreport import is_fairquant_report
+
+    old = tmp_path / "old.html"
+    old.write_text(
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n'
+        "<title>pytest-fairquant report</title>\n<style>/* Inline style of the pytest-fairquant "
+        "HTML report (no external fetches). */\nbody {}</style></head></html>",
+        encoding="utf-8",
+    )
+    mine = tmp_path / "mine.html"
+    mine.write_text("<html><head><title>pytest-fairquant report</title></head></html>")
+    assert is_fairquant_report(old)
+    assert not is_fairquant_report(mine)

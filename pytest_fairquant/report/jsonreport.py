@@ -16,6 +16,12 @@ from .model import REPORT_SCHEMA
 #: The tag :func:`pytest_fairquant.report.html.render` writes in every page's ``<head>``: an
 #: HTML file without it was not written by fairquant and is never overwritten.
 HTML_MARKER = '<meta name="generator" content="pytest-fairquant">'
+#: The head of the pages written before :data:`HTML_MARKER` existed (0.1.0): a run that finds
+#: its own older report in reports/ replaces it instead of refusing.
+_LEGACY_HTML_HEAD = (
+    b"<title>pytest-fairquant report</title>",
+    b"/* Inline style of the pytest-fairquant HTML report (no external fetches). */",
+)
 #: How much of an HTML file is read looking for :data:`HTML_MARKER` (it is in the ``<head>``).
 _HTML_HEAD_BYTES = 4096
 
@@ -42,7 +48,8 @@ def is_fairquant_report(path: Path) -> bool:
     try:
         if is_html(path):
             with path.open("rb") as f:
-                return HTML_MARKER.encode() in f.read(_HTML_HEAD_BYTES)
+                head = f.read(_HTML_HEAD_BYTES)
+            return HTML_MARKER.encode() in head or all(part in head for part in _LEGACY_HTML_HEAD)
         with path.open(encoding="utf-8") as f:
             data = json.load(f)
     except (OSError, ValueError):
