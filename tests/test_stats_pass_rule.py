@@ -221,3 +221,15 @@ def test_an_id_like_attribute_gives_a_short_message() -> None:
         "attribute an identifier?)"
     )
     assert len(" ".join(c.reasons)) < 1000
+
+
+def test_bias_amplification_with_a_small_cell_is_insufficient_data() -> None:
+    rng = np.random.default_rng(5)
+    groups = np.repeat([0, 1], 500)
+    # Identity 1 has almost only positives: its negative cell holds fewer than 10 samples.
+    y = np.where(groups == 1, (rng.random(1000) < 0.99), rng.random(1000) < 0.3).astype(int)
+    c = compare(
+        y, y, y, sensitive_features=groups, gap="bias_amplification", train_y_true=y,
+        train_sensitive_features=groups, tolerance=0.02, **FAST,
+    )
+    assert c.verdict == "insufficient_data", c.reasons

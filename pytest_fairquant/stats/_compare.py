@@ -1003,7 +1003,12 @@ def compare(
     support, positives = _support(paired, _needs(gap, shown), min_group_size, min_positives)
     if gap == "bias_amplification":
         for value in (base_ba, compressed_ba):
-            if isinstance(value, Undefined) and value.reason == "ba_too_few_positives":
+            # Too few positives, or a small identity x label cell (paper 004's text): too
+            # little data, not an error of the inputs.
+            if isinstance(value, Undefined) and value.reason in (
+                "ba_too_few_positives",
+                "too_few_samples",
+            ):
                 support.append(value.detail)
     plain_groups = _group_rows(paired, base_values, compressed_values, positives)
     undefined = [v for v in (base_gap, compressed_gap, delta) if v is not None and math.isnan(v)]
