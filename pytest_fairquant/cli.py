@@ -531,12 +531,12 @@ def sweep_exit_code(checks: Sequence[Any]) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from .report import check_report_path, write_reports
 
-    if not args.methods:
+    settings = _sweep_settings(args)
+    if not settings.methods:  # `--methods none` too: a sweep that gates nothing must not pass
         raise UsageError(MSG_NO_METHODS)
     if Path(args.report).suffix.lower() not in (".json", ".html", ".htm"):
         raise UsageError(MSG_BAD_REPORT_PATH.format(path=args.report))
     check_report_path(args.report, flag="--report")
-    settings = _sweep_settings(args)
     report, checks = run_sweep(settings, command=["fairquant", *args.argv])
     for note in write_reports([args.report], report):
         print(note, file=sys.stderr)

@@ -652,7 +652,9 @@ def test_sweep_inconclusive_fails_unless_inconclusive_lets_it_through(
     # 200 samples a group cannot rule out a change of 0.02: the gate is undecided.
     assert _rows(out)["uniform-int8"]["verdict"] == "inconclusive"
     assert code == cli.EXIT_FAIL  # it exited 0: an undecided gate passed the sweep
-    code, _, _ = _run(_sweep_args(out, "--methods", "uniform-int8", "--inconclusive", "xfail"), capsys)
+    code, _, _ = _run(
+        _sweep_args(out, "--methods", "uniform-int8", "--inconclusive", "xfail"), capsys
+    )
     assert code == cli.EXIT_OK
 
 
@@ -679,10 +681,9 @@ def test_sweep_bad_variants_are_error_rows_and_the_other_methods_complete(
         "broken-kernel: compression failed: RuntimeError: the int3 kernel is not compiled for "
         "this CPU"
     ]
-    assert rows["broken-factory"]["reasons"][0].startswith("broken-factory: loading the method ")
-    assert "ImportError: libfancyquant.so: cannot open shared object file" in (
-        rows["broken-factory"]["reasons"][0]
-    )
+    factory_reason = rows["broken-factory"]["reasons"][0]
+    assert factory_reason.startswith("broken-factory: loading the method ")
+    assert "ImportError: libfancyquant.so: cannot open shared object file" in factory_reason
     assert "fairquant: error: broken-kernel: compression failed: RuntimeError: " in err
     # A failing gate as well as an error: both show in the exit code.
     code, _, _ = _run(_sweep_args(out, "--methods", methods), capsys)
@@ -701,3 +702,15 @@ def test_sweep_model_factory_that_raises_is_one_usage_error(
         "fairquant: error: --model=cli_factories:raises (command line): the factory raised "
         "OSError: weights.bin not found\n"
     )
+
+
+@pytest.mark.parametrize("methods", ["none", ""], ids=["none", "empty"])
+def test_sweep_of_no_method_is_a_usage_error(
+    factories: Path, methods: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = factories / "r.json"
+    code, _, err = _run(_sweep_args(out, "--methods", methods), capsys)
+    # It exited 0 with an empty report: a sweep that gated nothing passed.
+    assert code == cli.EXIT_USAGE
+    assert err == f"fairquant: error: {cli.MSG_NO_METHODS}\n"
+    assert not out.exists()
