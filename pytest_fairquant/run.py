@@ -191,9 +191,7 @@ class FairnessRun:
     #: The unavailable methods whose backend raised (not merely "cannot run here").
     _broken: set[str] = field(default_factory=set)
     _predictions: dict[tuple[str, str, str | None], Predictions] = field(default_factory=dict)
-    _prepared: dict[tuple[str, str], DemographicSplit] = field(
-        default_factory=dict
-    )
+    _prepared: dict[tuple[str, str], DemographicSplit] = field(default_factory=dict)
     _fingerprints: weakref.WeakKeyDictionary[Any, str] = field(
         default_factory=weakref.WeakKeyDictionary
     )

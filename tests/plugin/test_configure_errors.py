@@ -113,7 +113,6 @@ def test_an_unusable_cache_dir_falls_back_to_memory_with_one_warning(fq: pytest.
     out = result.stdout.str()
     assert out.count("CacheFallbackWarning: ") == 1
     assert (
-        "--fairquant-cache-dir=blocker/cache (command line): the prediction cache directory "
-        in out
+        "--fairquant-cache-dir=blocker/cache (command line): the prediction cache directory " in out
     )
     assert "predictions are kept in memory for this run only" in out

@@ -50,9 +50,7 @@ def test_each_directory_gates_its_own_model_and_split(fq: pytest.Pytester) -> No
         Path(fq.path, name, "conftest.py").write_text(conftest)
         Path(fq.path, name, f"test_{name}.py").write_text(TEST.format(name=name))
     result = fq.runpytest("-s", "-p", "no:randomly", "--fairquant-report=out.json")
-    seen = [
-        json.loads(line.split("SEEN=", 1)[1]) for line in result.outlines if "SEEN=" in line
-    ]
+    seen = [json.loads(line.split("SEEN=", 1)[1]) for line in result.outlines if "SEEN=" in line]
     assert [s["dir"] for s in seen] == ["alpha", "beta"]
     alpha, beta = seen
     assert alpha["dense"] != beta["dense"]

@@ -36,8 +36,12 @@ def test_each_attribute_gate_counts_its_own_samples() -> None:
     rng = np.random.default_rng(1)
     pred = np.where(rng.random(len(split)) < 0.9, split.labels, 1 - split.labels)
     comparisons = assert_no_bias_amplification(
-        y_true=split.labels, base_pred=pred, compressed_pred=pred, split=split,
-        gap="accuracy_drop", tolerance=0.2,
+        y_true=split.labels,
+        base_pred=pred,
+        compressed_pred=pred,
+        split=split,
+        gap="accuracy_drop",
+        tolerance=0.2,
     )
     by_attribute = {c.attribute: c for c in comparisons}
     # sex keeps the 25 samples of age=80+ (the old sequential filter dropped them: 1975).

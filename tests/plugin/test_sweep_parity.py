@@ -21,8 +21,18 @@ def test_gate(model, quantized_model, demographic_split):
 """
 
 #: Every field of a comparison that a verdict table shows.
-COLUMNS = ("attribute", "gap", "verdict", "base_gap", "compressed_gap", "delta", "upper_bound",
-           "p_value", "n", "reasons")
+COLUMNS = (
+    "attribute",
+    "gap",
+    "verdict",
+    "base_gap",
+    "compressed_gap",
+    "delta",
+    "upper_bound",
+    "p_value",
+    "n",
+    "reasons",
+)
 
 
 def _table(report: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -54,9 +64,7 @@ def test_pytest_and_sweep_give_identical_verdict_tables(
         "--report=sweep.json",
     )
     assert swept.ret == cli.EXIT_FAIL, swept.stderr.str()
-    result = fq.runpytest(
-        f"--fairquant-quantization={methods}", "--fairquant-report=pytest.json"
-    )
+    result = fq.runpytest(f"--fairquant-quantization={methods}", "--fairquant-report=pytest.json")
     result.assert_outcomes(failed=2)  # int8 undecided on 600 samples, int2 collapses the model
     via_pytest = json.loads(Path(fq.path, "pytest.json").read_text())
     via_sweep = json.loads(Path(fq.path, "sweep.json").read_text())
