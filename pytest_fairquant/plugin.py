@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
@@ -257,7 +257,11 @@ def _import_factories(config: pytest.Config, items: list[pytest.Item]) -> None:
     in every test that needs it; checked only when a collected test needs it."""
     run = config.stash[state_key]
     used = {name for item in items for name in getattr(item, "fixturenames", ())}
-    for setting, fixtures in (("model", MODEL_FIXTURES), ("data", DATA_FIXTURES)):
+    factories: tuple[tuple[Literal["model", "data"], tuple[str, ...]], ...] = (
+        ("model", MODEL_FIXTURES),
+        ("data", DATA_FIXTURES),
+    )
+    for setting, fixtures in factories:
         if getattr(run.settings, setting) is None or used.isdisjoint(fixtures):
             continue
         try:
