@@ -375,3 +375,37 @@ def test_a_page_written_before_the_marker_is_still_recognised_as_ours(tmp_path) 
     mine.write_text("<html><head><title>pytest-fairquant report</title></head></html>")
     assert is_fairquant_report(old)
     assert not is_fairquant_report(mine)
+
+
+def test_one_formatting_rule_for_every_renderer() -> None:
+    from pytest_fairquant.report.format import interval, interval_of, number, p_value
+    from pytest_fairquant.undefined import Undefined
+
+    assert number(0.10374) == "0.1037"
+    assert number(0.012, signed=True) == "+0.0120"
+    assert [number(v) for v in (None, float("nan"), True, "x", Undefined("empty_group"))] == [
+        "n/a"
+    ] * 5
+    assert number({"value": 0.5, "reason": "r"}) == "0.5000"
+    assert p_value(0.03) == "0.0300"
+    assert p_value(3.2e-7) == "3.2e-07"
+    assert p_value(0.0) == "0.0000"
+    assert interval(-0.01, 0.02) == "[-0.0100, +0.0200]"
+    assert interval(0.1, 0.2, signed=False) == "[0.1000, 0.2000]"
+    assert interval(None, 0.2) == "n/a"
+    assert interval_of([0.01, 0.02]) == "[+0.0100, +0.0200]" and interval_of("ab") == "n/a"
+
+
+def test_report_model_round_trips_and_names_a_malformed_entry(report: dict[str, Any]) -> None:
+    from pytest_fairquant.report.model import ReportFormatError, SessionReport, TestRecord
+
+    typed = SessionReport.from_dict(report).with_tests(
+        [TestRecord("tests/test_fairness.py::test_keeps_fvo[uniform-int2]", "failed", "x")]
+    )
+    again = json.loads(json.dumps(typed.to_dict()))
+    assert SessionReport.from_dict(again) == typed
+    assert again["tests"][0]["verdicts"] == ["fail"]
+    assert again["outcomes"] == {"failed": 1}
+    broken = {**report, "tests": [{"nodeid": "t::x", "outcome": "exploded"}]}
+    with pytest.raises(ReportFormatError, match=r"^not a fairquant report: tests\[0\]: 'outcome'"):
+        SessionReport.from_dict(broken)

@@ -19,7 +19,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -149,7 +149,9 @@ def _outcome_badge(outcome: str) -> str:
     return f'<span class="verdict {OUTCOME_CSS.get(outcome, "error")}">{_e(outcome)}</span>'
 
 
-def _counted(counts: Mapping[str, int], order: Sequence[str], badge: Any) -> str:
+def _counted(
+    counts: Mapping[str, int], order: Sequence[str], badge: Callable[[str], str]
+) -> str:
     shown = [v for v in order if v in counts] + sorted(set(counts) - set(order))
     return " ".join(f"{badge(v)} × {counts[v]}" for v in shown)
 

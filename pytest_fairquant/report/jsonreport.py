@@ -109,3 +109,15 @@ def write_json(path: Path, data: Mapping[str, Any] | str, *, text: bool = False)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+__all__ = [
+    "HTML_MARKER",
+    "MSG_NOT_A_REPORT",
+    "MSG_NOT_WRITABLE",
+    "REPORT_SCHEMA",
+    "check_report_path",
+    "is_fairquant_report",
+    "json_path",
+    "write_json",
+]

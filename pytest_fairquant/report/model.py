@@ -206,7 +206,9 @@ def phase_outcome(
         return ("skipped", why) if wasxfail is None else ("xfailed", wasxfail or None)
     if when != "call":
         return "error", why
-    return ("xpassed-strict" if text.startswith("[XPASS(strict)]") else "failed"), why
+    if text.startswith("[XPASS(strict)]"):
+        return "xpassed-strict", why
+    return "failed", why
 
 
 def counts(values: Iterable[str]) -> dict[str, int]:
@@ -328,7 +330,9 @@ class SessionReport:
         )
 
 
-def rows_of(records: Iterable[ComparisonRow | Mapping[str, Any] | Any]) -> list[ComparisonRow]:
+def sorted_rows(
+    records: Iterable[ComparisonRow | Mapping[str, Any] | Any],
+) -> list[ComparisonRow]:
     """Records (dicts, :class:`ComparisonRow` s or the run's records) as rows, in test order."""
     return list(SessionReport.build(records).comparisons)
 
@@ -355,5 +359,5 @@ __all__ = [
     "as_tests",
     "counts",
     "phase_outcome",
-    "rows_of",
+    "sorted_rows",
 ]

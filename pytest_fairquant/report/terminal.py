@@ -8,7 +8,7 @@ from typing import Any
 
 from . import gap_columns, utility_text, worst_group
 from .format import NOT_AVAILABLE, number, text_table
-from .model import ComparisonRow, TestRecord, as_tests, counts, rows_of
+from .model import ComparisonRow, TestRecord, as_tests, counts, sorted_rows
 
 HEADER = (
     "method",
@@ -71,7 +71,7 @@ def summary_lines(
 ) -> list[str]:
     """A table of every comparison and of every test without one (one line under ``-q``);
     with ``tests`` (a pytest run) an ``outcome`` column beside the verdict."""
-    ordered = rows_of(records)
+    ordered = sorted_rows(records)
     known = as_tests(tests)
     if verbosity < 0:
         return [one_line(ordered, known)]
