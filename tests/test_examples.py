@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,9 +41,22 @@ def _pytest_in(example: str, report: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _verdicts(report: Path) -> dict[str, str]:
+def _comparisons(report: Path) -> dict[str, dict[str, Any]]:
     data = json.loads(report.with_suffix(".json").read_text(encoding="utf-8"))
-    return {r["nodeid"].split("::", 1)[1]: r["comparison"]["verdict"] for r in data["comparisons"]}
+    return {r["nodeid"].split("::", 1)[1]: r["comparison"] for r in data["comparisons"]}
+
+
+def _verdicts(report: Path) -> dict[str, str]:
+    return {test: comparison["verdict"] for test, comparison in _comparisons(report).items()}
+
+
+def _collapsed(comparison: dict[str, Any]) -> bool:
+    """The utility guard decided it: the first reason says the model collapsed."""
+    return comparison["reasons"][0].startswith("compression collapsed the model")
+
+
+def _not_passed(verdicts: dict[str, str]) -> dict[str, str]:
+    return {test: verdict for test, verdict in verdicts.items() if verdict != "pass"}
 
 
 def test_vision_digits_fails_where_compression_hurts_the_planted_group(tmp_path: Path) -> None:
@@ -50,14 +64,27 @@ def test_vision_digits_fails_where_compression_hurts_the_planted_group(tmp_path:
     done = _pytest_in("vision_digits", report)
     assert done.returncode == 0, done.stdout[-4000:]
     verdicts = _verdicts(report)
-    # The planted minority: 2:4 sparsity widens its gap significantly, int8 does not.
-    assert verdicts["test_pruning_keeps_fvo[nm-2:4]"] == "fail"
+    # Every other gate passes on its upper bound (the dense FVO, int8, NF4, int4, 50% sparsity);
+    # a strict xfail would also take an inconclusive, so each expected failure is pinned here.
+    assert _not_passed(verdicts) == {
+        # The planted minority: 2:4 sparsity widens its gap significantly.
+        "test_pruning_keeps_fvo[nm-2:4]": "fail",
+        # 2-bit weights and 90% sparsity narrow or barely move the FVO by breaking every
+        # group: the utility guard fails them (uniform-int2 used to pass the FVO gate).
+        "test_quantization_keeps_fvo[uniform-int2]": "fail",
+        "test_pruning_keeps_fvo[global-magnitude-0.9]": "fail",
+        "test_quantization_costs_no_group_accuracy[uniform-int2]": "fail",
+        "test_pruning_costs_no_group_accuracy[global-magnitude-0.9]": "fail",
+        "test_pruning_costs_no_group_accuracy[nm-2:4]": "fail",
+        # 355 inverted digits cannot decide a 5-point tolerance for 50% sparsity.
+        "test_half_sparsity_keeps_fvo_within_five_points[global-magnitude-0.5]": "inconclusive",
+    }
     assert verdicts["test_quantization_keeps_fvo[bnb-int8]"] == "pass"
-    assert verdicts["test_quantization_costs_no_group_accuracy[uniform-int2]"] == "fail"
-    # 2-bit weights narrow the FVO by breaking every group: the utility guard fails it.
-    assert verdicts["test_quantization_keeps_fvo[uniform-int2]"] == "fail"
     assert verdicts["test_dense_model_is_fair_enough"] == "pass"
-    assert "xfailed" in done.stdout
+    assert _collapsed(_comparisons(report)["test_quantization_keeps_fvo[uniform-int2]"])
+    assert "INCONCLUSIVE: fvo gap on 'marker'" in done.stdout
+    assert "samples would decide it" in done.stdout
+    assert "12 passed, 7 xfailed" in done.stdout
     assert "<svg" in report.read_text(encoding="utf-8")
 
 
@@ -66,11 +93,26 @@ def test_tabular_credit(tmp_path: Path) -> None:
     done = _pytest_in("tabular_credit", report)
     assert done.returncode == 0, done.stdout[-4000:]
     verdicts = _verdicts(report)
+    gaps = ("fvo", "equalized_odds", "demographic_parity")
+    # NF4 costs accuracy beyond the utility guard and 50% sparsity collapses the MLP: every
+    # gate of theirs fails, though every gap narrows (demographic parity by 0.14 at -0.36
+    # accuracy used to pass). 153 women cannot decide a 3-point tolerance under int8.
+    assert _not_passed(verdicts) == {
+        **{f"test_quantization_keeps_gaps[bnb-nf4-{gap}]": "fail" for gap in gaps},
+        **{f"test_pruning_keeps_gaps[global-magnitude-0.5-{gap}]": "fail" for gap in gaps},
+        "test_quantization_costs_no_group_accuracy[bnb-nf4]": "fail",
+        "test_pruning_costs_no_group_accuracy[global-magnitude-0.5]": "fail",
+        "test_sex_gap_where_the_data_can_tell[bnb-nf4]": "fail",
+        **{
+            f"test_sex_gap_where_the_data_can_tell[{method}]": "inconclusive"
+            for method in ("torch-dynamic-int8", "uniform-int8", "bnb-int8")
+        },
+    }
     assert verdicts["test_quantization_keeps_gaps[uniform-int8-equalized_odds]"] == "pass"
-    assert verdicts["test_pruning_costs_no_group_accuracy[global-magnitude-0.5]"] == "fail"
-    # Demographic parity narrows while accuracy falls by 0.36: a collapse, never a pass.
-    assert verdicts["test_pruning_keeps_gaps[global-magnitude-0.5-demographic_parity]"] == "fail"
-    assert verdicts["test_sex_gap_where_the_data_can_tell[uniform-int8]"] == "inconclusive"
+    assert verdicts["test_dense_model_fvo_by_colour"] == "pass"
+    dp = _comparisons(report)["test_pruning_keeps_gaps[global-magnitude-0.5-demographic_parity]"]
+    assert _collapsed(dp) and dp["delta"] < -0.1
+    assert "13 passed, 12 xfailed" in done.stdout
 
 
 def test_clip_fairface_on_the_generated_fixture(tmp_path: Path) -> None:
@@ -98,7 +140,8 @@ def test_run_all_prints_the_summary_and_report_paths() -> None:
         timeout=900,
     )
     assert done.returncode == 0, done.stdout[-4000:]
-    assert "tabular_credit  ok" in done.stdout
+    # The strict xfails (fails and the explicit inconclusive) count as success.
+    assert "tabular_credit  ok      13 passed, 12 xfailed" in done.stdout
     assert done.stdout.rstrip().endswith("reports/tabular_credit.html")
 
 
