@@ -24,6 +24,7 @@ import numpy as np
 
 from .errors import InputError
 from .predictions import Predictions
+from .report.format import interval_of, number, p_value
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -114,24 +115,8 @@ class FairnessAssertionError(AssertionError):
         return next(c for c in self.comparisons if c.verdict != "pass")
 
 
-def _num(value: float | None, signed: bool = False) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return f"{value:+.4f}" if signed else f"{value:.4f}"
-
-
-def _p(value: float | None) -> str:
-    """Four decimals, or scientific notation where those would read 0.0000."""
-    if value is not None and 0 < value < 1e-4:
-        return f"{value:.1e}"
-    return _num(value)
-
-
 def _interval(interval: Sequence[float] | None, signed: bool = True) -> str:
-    if interval is None:
-        return "n/a"
-    lo, hi = interval
-    return f"[{_num(lo, signed)}, {_num(hi, signed)}]"
+    return interval_of(interval, signed)
 
 
 def _table(rows: list[tuple[str, ...]]) -> list[str]:
@@ -187,8 +172,8 @@ def _head(c: Comparison, label: str, one_model: bool) -> str:
     if one_model:
         relation = "above" if c.verdict == "fail" else "below"
         return (
-            f"{c.verdict.upper()}: {c.gap} gap{where} of {label} is {_num(c.compressed_gap)}, "
-            f"{relation} the threshold {_num(c.tolerance)}"
+            f"{c.verdict.upper()}: {c.gap} gap{where} of {label} is {number(c.compressed_gap)}, "
+            f"{relation} the threshold {number(c.tolerance)}"
         )
     collapsed = c.utility is not None and c.utility.status == "collapsed"
     grew = c.delta is not None and c.delta > c.tolerance and (c.p_value or 1.0) < c.alpha
@@ -196,13 +181,13 @@ def _head(c: Comparison, label: str, one_model: bool) -> str:
         return f"FAIL: {c.gap} gap{where}: {c.reasons[0]}"
     if c.verdict == "fail":
         head = (
-            f"FAIL: {c.gap} gap{where} grew by {_num(c.delta, True)} "
-            f"(dense {_num(c.base_gap)} -> {label} {_num(c.compressed_gap)}), "
-            f"beyond the tolerance {_num(c.tolerance)}"
+            f"FAIL: {c.gap} gap{where} grew by {number(c.delta, True)} "
+            f"(dense {number(c.base_gap)} -> {label} {number(c.compressed_gap)}), "
+            f"beyond the tolerance {number(c.tolerance)}"
         )
         # The utility guard's reason comes first among the reasons when it fired too.
         return f"{head}; and {c.reasons[0]}" if collapsed and c.reasons else head
-    return f"PASS: {c.gap} gap{where} changed by {_num(c.delta, True)}, within {_num(c.tolerance)}"
+    return f"PASS: {c.gap} gap{where} changed by {number(c.delta, True)}, within {number(c.tolerance)}"
 
 
 def render(comparison: Comparison, *, method: str = "compressed") -> str:
@@ -222,7 +207,7 @@ def render(comparison: Comparison, *, method: str = "compressed") -> str:
             (
                 f"[{c.gap} gap]",
                 str(c.n),
-                _num(c.compressed_gap),
+                number(c.compressed_gap),
                 "",
                 _interval(c.interval, signed=False),
                 f"<= {c.tolerance:.4f}",
@@ -234,9 +219,9 @@ def render(comparison: Comparison, *, method: str = "compressed") -> str:
             (
                 f"[{c.gap} gap]",
                 str(c.n),
-                _num(c.base_gap),
-                _num(c.compressed_gap),
-                _num(c.delta, True),
+                number(c.base_gap),
+                number(c.compressed_gap),
+                number(c.delta, True),
                 _interval(c.interval),
                 f"<= +{c.tolerance:.4f}",
             ),
@@ -245,18 +230,18 @@ def render(comparison: Comparison, *, method: str = "compressed") -> str:
     group_limit = _limit(c.metric, c.tolerance)
     for g in groups[:MAX_ROWS]:
         # One model: the interval is of the group's value; two: of its change.
-        values = (_num(g.compressed), _num(g.delta, True), _interval(g.interval, not one_model))
+        values = (number(g.compressed), number(g.delta, True), _interval(g.interval, not one_model))
         if one_model:
             rows.append((str(g.group), str(g.n), *values, ""))
         else:
-            rows.append((str(g.group), str(g.n), _num(g.base), *values, group_limit))
+            rows.append((str(g.group), str(g.n), number(g.base), *values, group_limit))
     lines = [_head(c, label, one_model), *_table(rows)]
     if len(groups) > MAX_ROWS:
         lines.append(f"  ... {len(groups) - MAX_ROWS} more groups (see the session report)")
     # Unit-level comparisons (skew per query, values per class or model): no bootstrap.
     unit = "matched units (queries, classes or models)" if c.interval_method == "t" else None
     lines.append(
-        f"{c.metric} per {'unit' if unit else 'group'}; p = {_p(c.p_value)} ({c.test}; "
+        f"{c.metric} per {'unit' if unit else 'group'}; p = {p_value(c.p_value)} ({c.test}; "
         f"correction: {c.correction}), alpha {c.alpha:g}, "
         + (f"{c.n} matched units" if unit else f"{c.n_boot} bootstrap resamples, seed {c.seed}")
     )
@@ -264,7 +249,7 @@ def render(comparison: Comparison, *, method: str = "compressed") -> str:
         what = "gap" if one_model else "change"
         lines.append(
             f"pass needs the upper {1 - c.alpha:.0%} confidence bound of the {what} "
-            f"({_num(c.upper_bound, not one_model)}) <= {c.tolerance:g}"
+            f"({number(c.upper_bound, not one_model)}) <= {c.tolerance:g}"
         )
     if c.utility is not None:
         lines.append(c.utility.describe())
