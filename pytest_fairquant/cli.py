@@ -441,9 +441,9 @@ SWEEP_EXIT_CODES = (
     "exit codes: 0 every gate passed (or its undecided verdict was let through by "
     "--inconclusive xfail/skip/pass-with-warning; methods that cannot run here are skipped "
     "with the reason); 1 a gate failed, or stayed undecided under --inconclusive fail (the "
-    "default, as in pytest); 2 a usage error (bad flag, path, factory or method id); 3 a "
-    "method could not be compressed or evaluated (its error row is in the report; the other "
-    "methods completed); 4 both 1 and 3."
+    "default, as in pytest); 2 a usage error (bad flag, path, factory or method id, or no "
+    "method at all); 3 a method could not be compressed or evaluated (its error row is in the "
+    "report; the other methods completed); 4 both 1 and 3."
 )
 
 

@@ -714,3 +714,29 @@ def test_sweep_of_no_method_is_a_usage_error(
     assert code == cli.EXIT_USAGE
     assert err == f"fairquant: error: {cli.MSG_NO_METHODS}\n"
     assert not out.exists()
+
+
+def test_sweep_device_and_cache_dir_are_checked_once_naming_the_flag(
+    factories: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_fairquant.evaluate import MSG_BAD_DEVICE
+
+    out = factories / "r.json"
+    code, _, err = _run(_sweep_args(out, "--methods", "uniform-int8", "--device", "tpu"), capsys)
+    assert code == cli.EXIT_USAGE
+    assert err == (
+        f"fairquant: error: --device=tpu (command line): {MSG_BAD_DEVICE.format(device='tpu')}\n"
+    )
+    _needs(*SWEEP_NEEDS)
+    (factories / "blocker").write_text("a file where the cache directory should be")
+    args = _sweep_args(out, "--methods", "uniform-int8", "--inconclusive", "xfail")
+    args[args.index("--cache-dir") + 1] = "blocker/cache"
+    code, _, err = _run(args, capsys)
+    # The sweep completes on an in-memory cache, warned once.
+    assert code == cli.EXIT_OK
+    assert err.count("fairquant: warning: ") == 1
+    assert err.startswith(
+        "fairquant: warning: --cache-dir=blocker/cache (command line): the prediction cache "
+        "directory "
+    )
+    assert "predictions are kept in memory for this run only" in err
