@@ -115,10 +115,6 @@ class FairnessAssertionError(AssertionError):
         return next(c for c in self.comparisons if c.verdict != "pass")
 
 
-def _interval(interval: Sequence[float] | None, signed: bool = True) -> str:
-    return interval_of(interval, signed)
-
-
 def _table(rows: list[tuple[str, ...]]) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return [
@@ -209,7 +205,7 @@ def render(comparison: Comparison, *, method: str = "compressed") -> str:
                 str(c.n),
                 number(c.compressed_gap),
                 "",
-                _interval(c.interval, signed=False),
+                interval_of(c.interval, signed=False),
                 f"<= {c.tolerance:.4f}",
             ),
         ]
@@ -222,7 +218,7 @@ def render(comparison: Comparison, *, method: str = "compressed") -> str:
                 number(c.base_gap),
                 number(c.compressed_gap),
                 number(c.delta, True),
-                _interval(c.interval),
+                interval_of(c.interval),
                 f"<= +{c.tolerance:.4f}",
             ),
         ]
@@ -230,7 +226,11 @@ def render(comparison: Comparison, *, method: str = "compressed") -> str:
     group_limit = _limit(c.metric, c.tolerance)
     for g in groups[:MAX_ROWS]:
         # One model: the interval is of the group's value; two: of its change.
-        values = (number(g.compressed), number(g.delta, True), _interval(g.interval, not one_model))
+        values = (
+            number(g.compressed),
+            number(g.delta, True),
+            interval_of(g.interval, not one_model),
+        )
         if one_model:
             rows.append((str(g.group), str(g.n), *values, ""))
         else:

@@ -489,41 +489,19 @@ def _needs(gap: str, metric: str) -> tuple[str, ...]:
     return ()
 
 
-def _outcome_counts(paired: _Paired, metric: str) -> tuple[NDArray[np.float64], ...]:
-    """Per group: (harmed, helped, n) of the paired per-sample outcome behind ``metric``.
-
-    accuracy: correct on all samples; tpr/fnr: predicted positive among positives; fpr:
-    predicted positive among negatives. With sample weights the counts are effective (Kish)
-    counts, so the tests below see the information the weighted sample carries.
-    """
-    data = paired.data
-    y, base, comp = data.y_true, data.y_pred, paired.compressed
-    if metric == "accuracy":
-        subset, ub, uc = np.ones(len(y), bool), base == y, comp == y
-    else:
-        subset = y == (0 if metric == "fpr" else 1)
-        ub, uc = base == 1, comp == 1
-    worse = uc > ub if metric == "fpr" else uc < ub
-    better = (uc != ub) & ~worse
-    g = data.groups.codes
-    w = np.ones(len(y)) if data.weights is None else data.weights
-    size = len(paired.names)
-
-    def total(mask: NDArray[np.bool_], values: NDArray[np.float64]) -> NDArray[np.float64]:
-        sums = np.bincount(g, weights=np.where(mask & subset, values, 0.0), minlength=size)
-        return sums.astype(np.float64)
-
-    s0, ssq = total(subset, w), total(subset, w * w)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        n_eff = np.where(ssq > 0, s0 * s0 / ssq, 0.0)
-        scale = np.where(s0 > 0, n_eff / s0, 0.0)
-    return total(worse, w) * scale, total(better, w) * scale, n_eff
+def _harm_counts(cells: PairedCells, metric: str) -> tuple[NDArray[np.float64], ...]:
+    """Per group (and class): (harmed, helped, n) of the paired outcome behind ``metric``, in
+    effective (Kish) counts with sample weights; the pass bound reads the same counts."""
+    counts = _bounds.unit_counts(cells, metric)
+    if metric in LOWER_IS_BETTER:
+        return counts.up, counts.down, counts.n
+    return counts.down, counts.up, counts.n
 
 
 def _drop_tests(
     paired: _Paired, metric: str, tolerance: float, correction: str
 ) -> tuple[list[float], list[float]]:
-    harmed, helped, n = _outcome_counts(paired, metric)
+    harmed, helped, n = (v[:, 0] for v in _harm_counts(paired.cells, metric))
     raw = [
         paired_drop_test(round(h), round(k), max(1, round(m)), tolerance)
         for h, k, m in zip(harmed, helped, n, strict=True)
@@ -664,21 +642,18 @@ def _group_mde(
 ) -> list[float | None]:
     """Per group, the harm of its ``shown`` rate a one-sided test at alpha (Bonferroni over the
     groups) detects with ``power``, from the score variance at the tolerance (never 0 there)."""
-    counts = _bounds.unit_counts(cells, shown)
-    harmed, helped = (
-        (counts.up, counts.down) if shown in LOWER_IS_BETTER else (counts.down, counts.up)
-    )
-    variance = _bounds.tango_variance(harmed, helped, counts.n, tolerance)
+    harmed, helped, n = _harm_counts(cells, shown)
+    variance = _bounds.tango_variance(harmed, helped, n, tolerance)
     z_alpha = float(ndtri(1 - alpha / max(1, cells.n_groups)))
     z_power = float(ndtri(power))
     out: list[float | None] = []
     for g in range(cells.n_groups):
-        defined = counts.defined[g]
+        defined = n[g] > 0
         if not defined.any():
             out.append(None)
             continue
         k = int(defined.sum())
-        spread = float(np.sqrt(np.sum(variance[g][defined] / counts.n[g][defined]))) / k
+        spread = float(np.sqrt(np.sum(variance[g][defined] / n[g][defined]))) / k
         out.append(_bounds.detectable(spread**2, 1.0, z_alpha, z_power))
     return out
 
@@ -742,16 +717,13 @@ def utility_check(
     test = "one-sided paired score test per group and overall, Holm"
     if max_drop is None:
         return UtilityCheck(metric, None, "off", None, None, None, "none")
-    counts = _bounds.unit_counts(cells, metric)
-    harmed, helped = (
-        (counts.up, counts.down) if metric in LOWER_IS_BETTER else (counts.down, counts.up)
-    )
+    harmed, helped, n = _harm_counts(cells, metric)
     rows = [
-        (names[g], float(harmed[g, 0]), float(helped[g, 0]), float(counts.n[g, 0]))
+        (names[g], float(harmed[g, 0]), float(helped[g, 0]), float(n[g, 0]))
         for g in range(len(names))
-        if counts.n[g, 0] >= min_group_size
+        if n[g, 0] >= min_group_size
     ]
-    rows.append(("overall", float(harmed.sum()), float(helped.sum()), float(counts.n.sum())))
+    rows.append(("overall", float(harmed.sum()), float(helped.sum()), float(n.sum())))
     raw = [
         paired_drop_test(round(h), round(k), max(1, round(n)), max_drop)
         if max_drop == 0
