@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.plugin.conftest import TWO_GATES
+from gate_sources import TWO_GATES
 
 OUTCOMES = (
     TWO_GATES.split("def test_same", 1)[0]
