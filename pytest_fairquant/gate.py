@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .data.split import DemographicSplit
     from .metrics.report import GroupReport
     from .stats import Comparison
+    from .stats.spec import GateSpec
 
 MSG_NO_SPLIT = (
     "{name} is a model: pass the DemographicSplit to evaluate it on, "
@@ -183,7 +184,9 @@ def _head(c: Comparison, label: str, one_model: bool) -> str:
         )
         # The utility guard's reason comes first among the reasons when it fired too.
         return f"{head}; and {c.reasons[0]}" if collapsed and c.reasons else head
-    return f"PASS: {c.gap} gap{where} changed by {number(c.delta, True)}, within {number(c.tolerance)}"
+    return (
+        f"PASS: {c.gap} gap{where} changed by {number(c.delta, True)}, within {number(c.tolerance)}"
+    )
 
 
 def render(comparison: Comparison, *, method: str = "compressed") -> str:
@@ -431,6 +434,19 @@ def _opt(value: Any, default: Any) -> Any:
     return default if value is None else value
 
 
+def _spec(settings: Settings, extra: dict[str, Any], **given: Any) -> GateSpec:
+    """The gate specification of one call: the settings (marker > CLI > ini > default), then
+    the call's keywords (``None``: the setting), validated by the library's one check per
+    setting. Spec settings among ``extra`` (``compare``'s keywords such as ``n_permutations``,
+    ``interval``, ``max_utility_drop``) are taken out of it; there an explicit ``None`` counts
+    (``max_utility_drop=None`` turns the guard off)."""
+    from .stats.spec import CHECKS
+
+    spec = settings.gate_spec(**given)
+    explicit = {name: extra.pop(name) for name in list(extra) if name in CHECKS}
+    return spec.replace(**explicit) if explicit else spec
+
+
 # --------------------------------------------------------------------------- gates
 
 
@@ -490,28 +506,27 @@ def assert_no_bias_amplification(
         attribute,
         task,
     )
-    gap = _opt(gap, s.gap)
-    options = {
-        "gap": gap,
-        "metric": _opt(metric, s.metric),
-        "tolerance": _opt(tolerance, s.tolerance),
-        "alpha": _opt(alpha, s.alpha),
-        "n_boot": _opt(n_boot, s.n_boot),
-        "seed": _opt(seed, s.seed),
-        "min_group_size": _opt(min_group_size, s.min_group_size),
-        "min_positives": _opt(min_positives, s.min_positives),
-        "correction": _opt(correction, s.correction),
-        # Before compare_options: an explicit max_utility_drop=None turns the guard off.
-        "max_utility_drop": s.max_utility_drop,
-        **compare_options,
-    }
+    spec = _spec(
+        s,
+        compare_options,
+        gap=gap,
+        metric=metric,
+        tolerance=tolerance,
+        alpha=alpha,
+        n_boot=n_boot,
+        seed=seed,
+        min_group_size=min_group_size,
+        min_positives=min_positives,
+        correction=correction,
+    )
+    gap = spec.gap
     if split is not None and split.weights is not None and sample_weight is None:
         sample_weight = split.weights
     comparisons: list[Comparison] = []
     if gap in _RETRIEVAL_GAPS:
-        retrieval = {**options, "skew_reference": _opt(skew_reference, s.skew_reference)}
+        reference = _opt(skew_reference, s.skew_reference)
         comparisons = [
-            _compare_retrieval(inputs, name, feature, retrieval, k)
+            _compare_retrieval(inputs, name, feature, spec, reference, k)
             for name, feature in inputs.features.items()
         ]
     else:
@@ -529,16 +544,22 @@ def assert_no_bias_amplification(
                     sensitive_features=feature,
                     sample_weight=weight,
                     attribute=name,
-                    **options,
+                    **spec.to_dict(),
+                    **compare_options,
                 )
             )
-    comparisons = _correct_across(comparisons, options["alpha"], options["correction"])
+    comparisons = _correct_across(comparisons, spec.alpha, spec.correction)
     _decide("assert_no_bias_amplification", comparisons, inputs.methods)
     return _single_or_all(comparisons)
 
 
 def _compare_retrieval(
-    inputs: _Inputs, attribute: str, feature: Any, options: Mapping[str, Any], k: int | None
+    inputs: _Inputs,
+    attribute: str,
+    feature: Any,
+    spec: GateSpec,
+    reference: str,
+    k: int | None,
 ) -> Comparison:
     """MaxSkew/MinSkew@k per query for both models, compared by a paired t-test over queries,
     with the overlap of the two top-k lists per query as the utility guard (a ranking that went
@@ -547,7 +568,7 @@ def _compare_retrieval(
     from .metrics.ranking import top_k_overlap
     from .stats import compare_units
 
-    gap = options["gap"]
+    gap = spec.gap
     if inputs.kind != "retrieval":
         kind = f"kind {inputs.kind!r}" if inputs.kind else "label arrays"
         raise InputError(MSG_RETRIEVAL_ONLY.format(gap=gap, kind=kind))
@@ -555,19 +576,17 @@ def _compare_retrieval(
     top = k or min(100, by_query[0].shape[1])
     per_query = []
     for scores in by_query:
-        details = skew_details(
-            scores, sensitive_features=feature, k=top, reference=options["skew_reference"]
-        )
+        details = skew_details(scores, sensitive_features=feature, k=top, reference=reference)
         per_query.append(details.per_query_max if gap == "max_skew" else details.per_query_min)
     return compare_units(
         per_query[0],
         per_query[1],
-        tolerance=options["tolerance"],
-        alpha=options["alpha"],
+        tolerance=spec.tolerance,
+        alpha=spec.alpha,
         gap=gap,
         attribute=attribute,
         utility=top_k_overlap(by_query[0], by_query[1], k=top),
-        max_utility_drop=options["max_utility_drop"],
+        max_utility_drop=spec.max_utility_drop,
         utility_metric=f"overlap@{top}",
     )
 
@@ -610,18 +629,28 @@ def assert_fvo_below(
     )
     if split is not None and split.weights is not None and sample_weight is None:
         sample_weight = split.weights
-    a = _opt(alpha, s.alpha)
+    spec = _spec(
+        s,
+        assess_options,
+        gap=gap,
+        alpha=alpha,
+        n_boot=n_boot,
+        seed=seed,
+        min_group_size=min_group_size,
+    )
     comparisons = [
         assess_gap(
             y,
             pred,
             sensitive_features=feature,
-            gap=gap,
+            gap=spec.gap,
             threshold=threshold,
-            alpha=a,
-            n_boot=_opt(n_boot, s.n_boot),
-            seed=_opt(seed, s.seed),
-            min_group_size=_opt(min_group_size, s.min_group_size),
+            alpha=spec.alpha,
+            n_boot=spec.n_boot,
+            seed=spec.seed,
+            min_group_size=spec.min_group_size,
+            min_positives=spec.min_positives,
+            interval=spec.interval,
             sample_weight=weight,
             attribute=name,
             **assess_options,
@@ -631,7 +660,7 @@ def assert_fvo_below(
             for name, feature in inputs.features.items()
         )
     ]
-    comparisons = _correct_across(comparisons, a, s.correction)
+    comparisons = _correct_across(comparisons, spec.alpha, spec.correction)
     _decide("assert_fvo_below", comparisons, inputs.methods)
     return _single_or_all(comparisons)
 

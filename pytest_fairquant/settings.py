@@ -20,9 +20,12 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .stats.spec import GateSpec
 
 MSG_INVALID = "{shown} ({source}): {problem}"
 MSG_UNKNOWN_MARKER_KEY = (
@@ -133,36 +136,26 @@ def _subsample(value: Any) -> int | float | None:
     raise ValueError(problem)
 
 
-def _utility_drop(value: Any) -> float | None:
-    """The utility guard's largest acceptable drop: the library's own check, plus 'off'."""
-    if value is None or str(value).strip().lower() in ("off", "none"):
-        return None
-    from .errors import InputError
-    from .stats._compare import check_utility_drop
+def _gate(name: str, convert: Callable[[str], Any] = str) -> Callable[[Any], Any]:
+    """The parser of a gate setting: the library's one check of ``name``
+    (:data:`pytest_fairquant.stats.spec.CHECKS`, which ``compare`` runs on its keywords too),
+    after ``convert`` turned the text of a flag or ini value into the Python value it spells.
+    'off'/'none' (any case) stay text for the checks that accept them."""
 
-    try:
-        return check_utility_drop(value if isinstance(value, (int, float)) else _float(value))
-    except InputError as err:
-        raise ValueError(str(err)) from None
+    def parse(value: Any) -> Any:
+        from .errors import InputError
+        from .stats.spec import CHECKS, problem_of
 
+        if isinstance(value, str):
+            text = value.strip()
+            with contextlib.suppress(ValueError):
+                value = text if text.lower() in ("off", "none") else convert(text)
+        try:
+            return CHECKS[name](value)
+        except InputError as err:
+            raise ValueError(problem_of(err)) from None
 
-def _float(value: Any) -> Any:
-    try:
-        return float(str(value).strip())
-    except ValueError:
-        return value
-
-
-def _gap(value: Any) -> str:
-    from .metrics.registry import GAPS
-
-    return _choice("gap", tuple(GAPS))(value)
-
-
-def _metric(value: Any) -> str:
-    from .metrics.registry import METRICS
-
-    return _choice("metric", tuple(METRICS))(value)
+    return parse
 
 
 # --------------------------------------------------------------------------- the table
@@ -239,7 +232,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("batch_size", _integer("batch_size", 1), 64, "Inference batch size.", metavar="N"),
     Option(
         "alpha",
-        _number("alpha", 0.0, 1.0, closed_low=False),
+        _gate("alpha", float),
         0.05,
         "Significance level of the gates' tests (family-wise, after correction).",
         metavar="P",
@@ -247,7 +240,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "tolerance",
-        _number("tolerance", 0.0, 1.0, closed_low=True),
+        _gate("tolerance", float),
         0.02,
         "Default tolerance of assert_no_bias_amplification: the largest acceptable increase "
         "of the gap (absolute, in the gap's units).",
@@ -256,7 +249,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "gap",
-        _gap,
+        _gate("gap"),
         "fvo",
         "Default gap of assert_no_bias_amplification (fvo, equalized_odds, tpr, fpr, "
         "demographic_parity, bias_amplification, accuracy_drop, max_skew, min_skew).",
@@ -265,7 +258,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "metric",
-        _metric,
+        _gate("metric"),
         "accuracy",
         "Default per-group metric of the gates and group_report.",
         metavar="NAME",
@@ -273,7 +266,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "max_utility_drop",
-        _utility_drop,
+        _gate("max_utility_drop", float),
         0.05,
         "Utility guard of every comparison: fail when any group's (or the overall) accuracy, or "
         "the gate's metric, drops significantly by more than this, whatever the gap did (a gap "
@@ -292,7 +285,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "min_group_size",
-        _integer("min_group_size", 1),
+        _gate("min_group_size", int),
         30,
         "Minimum samples per group; smaller groups are dropped from demographic_split and make "
         "a comparison insufficient_data.",
@@ -301,7 +294,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "min_positives",
-        _integer("min_positives", 0),
+        _gate("min_positives", int),
         10,
         "Minimum positives (and negatives) per group for rate gaps (tpr, fpr, equalized_odds).",
         metavar="N",
@@ -309,17 +302,26 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "n_boot",
-        _integer("n_boot", 1),
+        _gate("n_boot", int),
         1000,
         "Bootstrap resamples of the intervals shown. They decide no verdict: a pass needs a "
-        "confidence bound, a fail an exact or permutation test (1999 permutations).",
+        "confidence bound, a fail an exact or permutation test (fairquant_n_permutations).",
         metavar="N",
         per_test=True,
     ),
-    Option("seed", _integer("seed", 0), 0, "Seed of every resampling.", metavar="N", per_test=True),
+    Option(
+        "n_permutations",
+        _gate("n_permutations", int),
+        1999,
+        "Permutations of the fail side's swap permutation tests (the gap gates); the smallest "
+        "p-value is 1/(N+1), so N must be at least 1/alpha.",
+        metavar="N",
+        per_test=True,
+    ),
+    Option("seed", _gate("seed", int), 0, "Seed of every resampling.", metavar="N", per_test=True),
     Option(
         "correction",
-        _choice("correction", CORRECTIONS),
+        _gate("correction"),
         "holm",
         "Multiple-testing correction across groups and attributes: " + ", ".join(CORRECTIONS) + ".",
         metavar="NAME",
@@ -390,6 +392,30 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 OPTIONS_BY_NAME: Mapping[str, Option] = {o.name: o for o in OPTIONS}
+#: Command-line flags that are actions of one run, not settings (no ini key, no marker).
+ACTION_FLAGS: tuple[tuple[str, str, str], ...] = (
+    (
+        "--fairquant-cache-clear",
+        "fairquant_cache_clear",
+        "Delete the prediction cache's entries in fairquant_cache_dir before the session "
+        "(only files the cache wrote; every prediction is recomputed).",
+    ),
+)
+
+#: The settings that are also fields of the library's GateSpec (the gates' decision settings).
+GATE_SETTINGS: tuple[str, ...] = (
+    "gap",
+    "metric",
+    "tolerance",
+    "alpha",
+    "n_boot",
+    "n_permutations",
+    "seed",
+    "min_group_size",
+    "min_positives",
+    "correction",
+    "max_utility_drop",
+)
 MARKER_KEYS: tuple[str, ...] = tuple(o.name for o in OPTIONS if o.per_test)
 
 
@@ -412,6 +438,7 @@ class Settings:
     min_group_size: int = 30
     min_positives: int = 10
     n_boot: int = 1000
+    n_permutations: int = 1999
     seed: int = 0
     correction: str = "holm"
     inconclusive: InconclusiveOutcome = "fail"
@@ -439,7 +466,34 @@ class Settings:
         if not changes:
             return self
         sources = {**self.sources, **dict.fromkeys(changes, source)}
-        return dataclasses.replace(self, **changes, sources=sources)
+        return dataclasses.replace(self, **changes, sources=sources).checked()
+
+    def gate_spec(self, **overrides: Any) -> GateSpec:
+        """The gate specification of these settings, with ``overrides`` (a gate call's keyword
+        arguments; ``None`` keeps the setting) applied and validated by the same checks."""
+        from .stats.spec import GateSpec
+
+        values = {name: getattr(self, name) for name in GATE_SETTINGS}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return GateSpec.build(**values)
+
+    def checked(self) -> Settings:
+        """These settings, after the rules that tie two gate settings together (e.g. enough
+        permutations for alpha); a violation names where both values came from."""
+        from .errors import InputError
+        from .stats.spec import problem_of
+
+        gap = self.gap if self.gap not in ("max_skew", "min_skew") else "fvo"
+        try:
+            self.gate_spec(gap=gap)
+        except InputError as err:
+            where = "; ".join(
+                f"{OPTIONS_BY_NAME[name].ini} = {getattr(self, name)} ({self.sources[name]})"
+                for name in GATE_SETTINGS
+                if name in self.sources
+            )
+            raise ConfigError(f"{problem_of(err)} ({where or 'the defaults'})") from None
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         out = {o.name: getattr(self, o.name) for o in OPTIONS}
@@ -469,6 +523,68 @@ def ini_section(ini_file: str | None) -> str:
     return f"{path.name} {section}"
 
 
+#: The files pytest reads its configuration from, in the order it looks for them per directory.
+INI_FILES = ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg")
+
+
+def find_ini(start: str | Path) -> Path | None:
+    """The configuration file pytest would use for a run started in ``start``: the first of
+    :data:`INI_FILES` (in that order per directory, walking up to the filesystem root) that
+    holds a pytest section (pytest.ini and .pytest.ini count even when empty)."""
+    here = Path(start).resolve()
+    for directory in (here, *here.parents):
+        for name in INI_FILES:
+            path = directory / name
+            if path.is_file() and (name.startswith(("pytest", ".pytest")) or _pytest_table(path)):
+                return path
+    return None
+
+
+def _pytest_table(path: Path) -> dict[str, Any] | None:
+    """The pytest section of ``path`` as a dict of raw values, or None when it has none."""
+    if path.name == "pyproject.toml":
+        try:
+            table = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {}).get("pytest")
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"{path}: not valid TOML ({err}); fix the file") from None
+        if not isinstance(table, dict):
+            return None
+        options = table.get("ini_options", table)
+        return dict(options) if isinstance(options, dict) else None
+    import configparser
+
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(path, encoding="utf-8")
+    except configparser.Error as err:
+        raise ConfigError(f"{path}: not a valid ini file ({err}); fix the file") from None
+    section = "tool:pytest" if path.name == "setup.cfg" else "pytest"
+    if not parser.has_section(section):
+        return {} if path.name in ("pytest.ini", ".pytest.ini") else None
+    return dict(parser.items(section))
+
+
+def read_ini(path: str | Path) -> tuple[dict[str, Any], list[str]]:
+    """The ``fairquant_*`` settings of a pytest configuration file, by option name, as raw
+    values for :func:`resolve` (what ``fairquant sweep`` shares with the pytest run), and the
+    ``fairquant_*`` keys that name no setting (pytest warns about those; so does the sweep)."""
+    table = _pytest_table(Path(path)) or {}
+    out: dict[str, Any] = {}
+    unknown: list[str] = []
+    for key, value in table.items():
+        name = key[len("fairquant_") :] if key.startswith("fairquant_") else None
+        if name is None:
+            continue
+        if name not in OPTIONS_BY_NAME:
+            unknown.append(key)
+            continue
+        option = OPTIONS_BY_NAME[name]
+        if option.ini_type == "linelist" and isinstance(value, str):
+            value = [line for line in (v.strip() for v in value.splitlines()) if line]
+        out[name] = value
+    return out, unknown
+
+
 def resolve(
     cli: Mapping[str, Any], ini: Mapping[str, Any], *, ini_file: str | None = None
 ) -> Settings:
@@ -491,7 +607,7 @@ def resolve(
             source = ini_section(ini_file)
             values[option.name] = _parse(option, raw, f"{option.ini} = {shown_raw}", source)
             sources[option.name] = source
-    return Settings(**values, sources=sources)
+    return Settings(**values, sources=sources).checked()
 
 
 def options_table_markdown() -> str:
@@ -523,6 +639,15 @@ def configuration_markdown() -> str:
         "then the command line, then the ini file, then the default.",
         "",
         options_table_markdown(),
+        "",
+        "Flags of one run (command line only):",
+        "",
+        "| flag | what |",
+        "|---|---|",
+        *(f"| `{flag}` | {text} |" for flag, _, text in ACTION_FLAGS),
+        "",
+        "`fairquant sweep` reads the same `fairquant_*` keys from the configuration file pytest",
+        "would use (or `-c FILE`; `--no-config` for none); its flags override them.",
     ]
     lines += [
         "",
@@ -561,7 +686,7 @@ def configuration_markdown() -> str:
         "reaches it) |",
         "| `quantized_model`, `pruned_model` | test | the dense model compressed by one method; "
         "the test runs once per method (`test_x[bnb-nf4]`); unavailable methods skip with the "
-        "backend's reason; an empty list (`methods=\"none\"` or `[]`) runs no method: one "
+        'backend\'s reason; an empty list (`methods="none"` or `[]`) runs no method: one '
         "`test_x[none]`, skipped with the reason |",
         "| `fairquant_snapshot` | test | syrupy's `snapshot` comparing GroupReports with a "
         "tolerance |",

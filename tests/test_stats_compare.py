@@ -79,7 +79,7 @@ def test_gaps_equal_the_metrics_functions(gap: str, reference, n_classes: int) -
         with pytest.raises(InputError, match="always 0"):
             compare(y, base, comp, sensitive_features=groups, gap=gap)
         return
-    c = compare(y, base, comp, sensitive_features=groups, gap=gap, n_boot=20, n_permutations=19)
+    c = compare(y, base, comp, sensitive_features=groups, gap=gap, n_boot=20, n_permutations=29)
     ref_base = reference(y, base, sensitive_features=groups)
     ref_comp = reference(y, comp, sensitive_features=groups)
     assert c.base_gap == pytest.approx(ref_base, abs=1e-12)
@@ -470,6 +470,6 @@ def test_any_group_below_the_minimum_is_named_with_its_size(small: int, which: i
     sizes = [200, 200, 200]
     sizes[which] = small
     y, base, comp, groups = make(sizes=tuple(sizes))
-    c = compare(y, base, comp, sensitive_features=groups, n_boot=10, n_permutations=9)
+    c = compare(y, base, comp, sensitive_features=groups, n_boot=10, n_permutations=29)
     assert c.verdict == "insufficient_data" and not c.passed
     assert c.reasons == (f"group {'abc'[which]}: {small} samples, needs 30",)

@@ -3,22 +3,16 @@
 Intervals come from a paired, group-stratified bootstrap drawn on distinct paired outcomes
 (:mod:`._resample`); decisions come from exact and permutation tests (:mod:`._decisions`);
 :func:`compare`, :func:`assess_gap`, :func:`compare_units` and :func:`group_intervals` turn
-them into verdicts and reports (:mod:`._compare`). Pure numpy/scipy; no pytest.
+them into verdicts and reports (:mod:`._compare`), each from one validated :class:`GateSpec` (:mod:`.spec`). Pure numpy/scipy; no pytest.
 """
 
 from __future__ import annotations
 
 from ._compare import (
-    MSG_ALPHA,
     MSG_ASSESS_GAP,
     MSG_BA_TRAIN,
-    MSG_DROP_METRIC,
-    MSG_MIN_SUPPORT,
     MSG_MULTILABEL,
-    MSG_NOISE_FLOOR,
     MSG_THRESHOLD,
-    MSG_TOLERANCE,
-    MSG_UNIT_GAP,
     Comparison,
     GroupComparison,
     Verdict,
@@ -56,8 +50,22 @@ from ._resample import (
     bootstrap_cells,
     percentile_interval,
 )
+from .spec import (
+    CHECKS,
+    MSG_ALPHA,
+    MSG_DROP_METRIC,
+    MSG_MIN_SUPPORT,
+    MSG_NOISE_FLOOR,
+    MSG_POWER,
+    MSG_SEED,
+    MSG_TOLERANCE,
+    MSG_UNIT_GAP,
+    MSG_UTILITY_DROP,
+    GateSpec,
+)
 
 __all__ = [
+    "CHECKS",
     "CORRECTIONS",
     "MSG_ALPHA",
     "MSG_ASSESS_GAP",
@@ -69,12 +77,16 @@ __all__ = [
     "MSG_MULTILABEL",
     "MSG_NOISE_FLOOR",
     "MSG_N_BOOT",
+    "MSG_POWER",
+    "MSG_SEED",
     "MSG_THRESHOLD",
     "MSG_TOLERANCE",
     "MSG_UNITS",
     "MSG_UNIT_GAP",
+    "MSG_UTILITY_DROP",
     "BootstrapResult",
     "Comparison",
+    "GateSpec",
     "GroupComparison",
     "PairedCells",
     "PermutationResult",

@@ -35,12 +35,9 @@ from ..undefined import Undefined
 from . import _bounds
 from ._decisions import (
     adjust,
-    check_correction,
     holm,
-    minimum_detectable_effect,
     paired_drop_test,
     paired_ttest,
-    permutation_gap_test,
     swap_permutation_test,
 )
 from ._resample import (
@@ -52,32 +49,31 @@ from ._resample import (
     check_interval,
     check_n_boot,
 )
+from .spec import (
+    DROP_METRICS,
+    MSG_TOLERANCE,
+    MSG_UNIT_GAP,
+    UNIT_GAPS,
+    GateSpec,
+    check_alpha,
+    check_count,
+    check_nonnegative,
+    check_seed,
+    check_utility_drop,
+)
 
 Verdict = Literal["pass", "fail", "inconclusive", "insufficient_data", "error"]
 
-MSG_ALPHA = "alpha must be a number strictly between 0 and 1 (e.g. 0.05); got {got!r}"
-MSG_TOLERANCE = (
-    "tolerance must be a finite number >= 0, in the gap's units (e.g. 0.02 for two accuracy "
-    "points); got {got!r}"
-)
 MSG_THRESHOLD = "threshold must be a finite number >= 0, in the gap's units; got {got!r}"
-MSG_MIN_SUPPORT = "{name} must be an int >= 1; got {got!r}"
-MSG_NOISE_FLOOR = "noise_floor must be a flip rate in [0, 1] (or None); got {got!r}"
-MSG_UNIT_GAP = (
-    "gap {gap!r} is measured per query, not per sample: compute it per query for both models "
-    "and call compare_units(base_values, compressed_values, ...)"
-)
 MSG_BA_TRAIN = (
     "gap='bias_amplification' needs train_y_true= and train_sensitive_features= (BA takes its "
     "direction from the training labels); pass both"
 )
-MSG_DROP_METRIC = "gap='accuracy_drop' compares metric in {known}; got metric={got!r}"
 MSG_MULTILABEL = (
     "compare takes one label per sample; for a multi-label task compare each label column "
     "separately (y_true[:, j], base_pred[:, j], compressed_pred[:, j])"
 )
 MSG_ASSESS_GAP = "assess_gap supports gap in {known}; got {got!r}"
-MSG_N_PERMUTATIONS = "n_permutations must be an int >= 1; got {got!r}"
 MSG_UTILITY_UNITS = (
     "utility must hold one value per unit, like base_values (shape {n}); got shape {got}"
 )
@@ -87,18 +83,12 @@ MSG_DP_MULTICLASS = (
     "the gap is always 0 and the gate could only pass: compare one class against the rest "
     "(y == c, pred == c) for each class c instead"
 )
-MSG_SEED = "seed must be an integer >= 0 (it seeds every resampling); got {got!r}"
-MSG_UTILITY_DROP = (
-    "max_utility_drop must be a number in [0, 1] (the largest acceptable drop of accuracy, or "
-    "of the gate's metric, in any group), or 'off' (None) to turn the utility guard off; "
-    "got {got!r}"
-)
 
 #: Groups named in an insufficient-support verdict; the rest are counted.
 _MAX_SUPPORT_REASONS = 5
 #: Per-group metrics whose increase is the harm; for the others a decrease is.
 LOWER_IS_BETTER = frozenset({"fpr", "fnr"})
-_DROP_METRICS = ("accuracy", "tpr", "fpr", "fnr")
+_DROP_METRICS = DROP_METRICS
 _ASSESS_GAPS = ("fvo", "tpr", "fpr", "demographic_parity", "equalized_odds")
 #: The per-group metric each gap is built from (``accuracy_drop`` takes ``metric``).
 _GAP_METRIC = {
@@ -285,83 +275,6 @@ class Comparison:
             "undefined": undefined,
             "versions": dict(self.versions),
         }
-
-
-# --------------------------------------------------------------------------- validation
-
-
-def plain_scalar(value: Any) -> Any:
-    """A numpy or torch scalar (0-d array, 0-d tensor) as the Python number it holds; anything
-    else unchanged. Booleans stay booleans, so the checks below can reject them."""
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, np.generic) or (
-        getattr(value, "ndim", None) == 0 and callable(getattr(value, "item", None))
-    ):
-        return value.item()
-    return value
-
-
-def _real(value: Any) -> float | None:
-    value = plain_scalar(value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return float(value)
-
-
-def _check_alpha(alpha: Any) -> float:
-    number = _real(alpha)
-    if number is None or not 0 < number < 1:
-        raise InputError(MSG_ALPHA.format(got=alpha))
-    return number
-
-
-def _check_nonnegative(value: Any, message: str) -> float:
-    number = _real(value)
-    if number is None or number < 0:
-        raise InputError(message.format(got=value))
-    return number
-
-
-def _integer(value: Any) -> int | None:
-    value = plain_scalar(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        return None
-    return value
-
-
-def _check_count(value: Any, name: str) -> int:
-    number = _integer(value)
-    if number is None or number < 1:
-        raise InputError(MSG_MIN_SUPPORT.format(name=name, got=value))
-    return number
-
-
-def check_seed(seed: Any) -> int:
-    """A resampling seed: an integer >= 0 (numpy's generators reject negative seeds)."""
-    number = _integer(seed)
-    if number is None or number < 0:
-        raise InputError(MSG_SEED.format(got=seed))
-    return number
-
-
-def check_utility_drop(value: Any) -> float | None:
-    """``max_utility_drop``: None (the guard off) or a drop in [0, 1] in the metric's units."""
-    if value is None or (isinstance(value, str) and value.strip().lower() == "off"):
-        return None
-    number = _real(value)
-    if number is None or not 0 <= number <= 1:
-        raise InputError(MSG_UTILITY_DROP.format(got=value))
-    return number
-
-
-def _check_noise_floor(value: Any) -> float | None:
-    if value is None:
-        return None
-    number = _real(value)
-    if number is None or not 0 <= number <= 1:
-        raise InputError(MSG_NOISE_FLOOR.format(got=value))
-    return number
 
 
 # --------------------------------------------------------------------------- table statistics
@@ -698,8 +611,10 @@ class UtilityCheck:
 
 
 def _utility_metric(metric: str, n_classes: int) -> str:
-    return metric if metric in _DROP_METRICS and (metric == "accuracy" or n_classes == 2) else (
-        "accuracy"
+    return (
+        metric
+        if metric in _DROP_METRICS and (metric == "accuracy" or n_classes == 2)
+        else ("accuracy")
     )
 
 
@@ -733,7 +648,11 @@ def utility_check(
     adjusted = holm(raw)
     drops = [(h - k) / n if n > 0 else 0.0 for _, h, k, n in rows]
     worst = int(np.argmax(drops))
-    collapsed = [i for i, (d, p) in enumerate(zip(drops, adjusted, strict=True)) if p < alpha and d > max_drop]
+    collapsed = [
+        i
+        for i, (d, p) in enumerate(zip(drops, adjusted, strict=True))
+        if p < alpha and d > max_drop
+    ]
     if collapsed:
         worst = max(collapsed, key=lambda i: drops[i])
     return UtilityCheck(
@@ -786,7 +705,9 @@ def _undecided(
         return reasons, None
     mde_text = "" if mde is None else f"minimum detectable effect {mde:.3f} "
     where = (
-        f"({n_smallest} matched units)" if smallest == UNITS else f"(group {smallest}, n={n_smallest})"
+        f"({n_smallest} matched units)"
+        if smallest == UNITS
+        else f"(group {smallest}, n={n_smallest})"
     )
     if bound.required_scale is None:
         reasons.append(
@@ -801,8 +722,12 @@ def _undecided(
 
 
 def _no_flip_notes(
-    cells: PairedCells, names: Sequence[str], shown: str, bound: PassBound, alpha: float,
-    tolerance: float
+    cells: PairedCells,
+    names: Sequence[str],
+    shown: str,
+    bound: PassBound,
+    alpha: float,
+    tolerance: float,
 ) -> list[str]:
     """For each group whose own harm bound keeps the gate from passing: what was observed."""
     counts = _bounds.unit_counts(cells, shown)
@@ -880,24 +805,34 @@ def compare(
 
     Same inputs and seed give byte-identical ``to_dict()``.
     """
-    gap = check_gap(gap)
-    if gap in ("max_skew", "min_skew"):
+    if gap in UNIT_GAPS:
         raise InputError(MSG_UNIT_GAP.format(gap=gap))
-    metric = check_metric(metric)
-    if gap == "accuracy_drop" and metric not in _DROP_METRICS:
-        raise InputError(MSG_DROP_METRIC.format(known=", ".join(_DROP_METRICS), got=metric))
+    spec = GateSpec.build(
+        gap=gap,
+        metric=metric,
+        tolerance=tolerance,
+        alpha=alpha,
+        n_boot=n_boot,
+        n_permutations=n_permutations,
+        seed=seed,
+        min_group_size=min_group_size,
+        min_positives=min_positives,
+        correction=correction,
+        interval=interval,
+        power=power,
+        max_utility_drop=max_utility_drop,
+        noise_floor=noise_floor,
+    )
+    gap, metric, tolerance, alpha = spec.gap, spec.metric, spec.tolerance, spec.alpha
+    n_boot, n_permutations, seed = spec.n_boot, spec.n_permutations, spec.seed
+    min_group_size, min_positives, correction = (
+        spec.min_group_size,
+        spec.min_positives,
+        spec.correction,
+    )
+    interval, power, noise_floor = spec.interval, spec.power, spec.noise_floor
+    max_utility_drop = spec.max_utility_drop
     shown = metric if gap == "accuracy_drop" else _GAP_METRIC[gap]
-    alpha = _check_alpha(alpha)
-    tolerance = _check_nonnegative(tolerance, MSG_TOLERANCE)
-    n_boot = check_n_boot(n_boot)
-    seed = check_seed(seed)
-    n_permutations = _check_count(n_permutations, "n_permutations")
-    min_group_size = _check_count(min_group_size, "min_group_size")
-    min_positives = _check_count(min_positives, "min_positives")
-    correction = check_correction(correction)
-    check_interval(interval)
-    noise_floor = _check_noise_floor(noise_floor)
-    max_utility_drop = check_utility_drop(max_utility_drop)
     if gap == "bias_amplification" and (train_y_true is None or train_sensitive_features is None):
         raise InputError(MSG_BA_TRAIN)
 
@@ -906,8 +841,7 @@ def compare(
     if data.n_classes != 2 and gap == "demographic_parity":
         raise InputError(MSG_DP_MULTICLASS.format(n_classes=data.n_classes))
     if data.n_classes != 2 and (
-        gap == "bias_amplification"
-        or (shown in ("tpr", "fpr", "fnr") and gap == "accuracy_drop")
+        gap == "bias_amplification" or (shown in ("tpr", "fpr", "fnr") and gap == "accuracy_drop")
     ):
         check_binary(data.y_true, name="y_true", metric=f"gap={gap!r}")
     if attribute is None:
@@ -1018,7 +952,9 @@ def compare(
     drops = [harm(shown, c - b) for b, c in zip(base_values, compressed_values, strict=True)]
     if gap == "accuracy_drop":
         failing = [
-            g for g in range(g_count) if p_adj[g] < alpha and drops[g] > tolerance  # type: ignore[operator]
+            g
+            for g in range(g_count)
+            if p_adj[g] < alpha and drops[g] > tolerance  # type: ignore[operator]
         ]
         p_value: float | None = float(min(adjusted))
         test = (
@@ -1067,9 +1003,7 @@ def compare(
                     f"group {row.group}: {shown} {row.base:.4f} -> {row.compressed:.4f} "
                     f"(delta {row.delta:+.4f}, p_adj = {p_text})"
                 )
-            reasons.insert(
-                0, f"{what} {delta:+.4f} > tolerance {tolerance:g} (p = {p_value:.4g})"
-            )
+            reasons.insert(0, f"{what} {delta:+.4f} > tolerance {tolerance:g} (p = {p_value:.4g})")
         reasons = [*collapse, *reasons]
     elif tolerance > 0 and bound.value <= tolerance:
         verdict = "pass"
@@ -1210,12 +1144,12 @@ def assess_gap(
     gap = check_gap(gap)
     if gap not in _ASSESS_GAPS:
         raise InputError(MSG_ASSESS_GAP.format(known=", ".join(_ASSESS_GAPS), got=gap))
-    threshold = _check_nonnegative(threshold, MSG_THRESHOLD)
-    alpha = _check_alpha(alpha)
+    threshold = check_nonnegative(threshold, MSG_THRESHOLD)
+    alpha = check_alpha(alpha)
     n_boot = check_n_boot(n_boot)
     seed = check_seed(seed)
-    min_group_size = _check_count(min_group_size, "min_group_size")
-    min_positives = _check_count(min_positives, "min_positives")
+    min_group_size = check_count(min_group_size, "min_group_size")
+    min_positives = check_count(min_positives, "min_positives")
     check_interval(interval)
     paired = _paired_inputs(y_true, y_pred, y_pred, sensitive_features, sample_weight)
     shown = _GAP_METRIC[gap]
@@ -1359,7 +1293,7 @@ def group_intervals(
     del y_prob  # probability metrics have no table-based bootstrap here
     names = [check_metric(m) for m in metrics]
     tabled = [m for m in names if m in ("accuracy", "tpr", "fpr", "fnr", "ppv", "selection_rate")]
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     n_boot = check_n_boot(n_boot)
     data = prepare(
         y_true, y_pred, sensitive_features=sensitive_features, sample_weight=sample_weight
@@ -1428,8 +1362,8 @@ def compare_units(
     relative to the dense one (for retrieval: the overlap of the two top-k lists); the
     comparison fails when its mean drop is significantly above ``max_utility_drop``.
     """
-    alpha = _check_alpha(alpha)
-    tolerance = _check_nonnegative(tolerance, MSG_TOLERANCE)
+    alpha = check_alpha(alpha)
+    tolerance = check_nonnegative(tolerance, MSG_TOLERANCE)
     max_utility_drop = check_utility_drop(max_utility_drop)
     base = as_finite_or_nan(base_values, "base_values")
     comp = as_finite_or_nan(compressed_values, "compressed_values")
@@ -1611,5 +1545,5 @@ def paired_bootstrap(
     else:
         function = statistic
     return _bootstrap(
-        paired.cells, function, check_n_boot(n_boot), seed, _check_alpha(alpha), interval
+        paired.cells, function, check_n_boot(n_boot), seed, check_alpha(alpha), interval
     )

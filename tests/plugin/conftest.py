@@ -119,7 +119,6 @@ def printed() -> Callable[[pytest.RunResult, str], Any]:
     return _printed
 
 
-
 @pytest.fixture
 def two(pytester: pytest.Pytester) -> pytest.Pytester:
     """A pytester directory with two array-form gates: one passes, one fails."""

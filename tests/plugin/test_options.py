@@ -59,6 +59,7 @@ CASES = [
     ("min_group_size", "5", "5", 5),
     ("min_positives", "3", "3", 3),
     ("n_boot", "99", "99", 99),
+    ("n_permutations", "499", "499", 499),
     ("seed", "11", "11", 11),
     ("correction", "bh", "bh", "bh"),
     ("inconclusive", "xfail", "xfail", "xfail"),
@@ -120,7 +121,7 @@ def test_marker_overrides_cli_and_ini_for_one_test(pytester: pytest.Pytester, pr
             MSG_INVALID.format(
                 shown="--fairquant-alpha=1.5",
                 source="command line",
-                problem="alpha must be in (0, 1)",
+                problem="alpha must be a number strictly between 0 and 1 (e.g. 0.05)",
             ),
         ),
         (
@@ -129,7 +130,7 @@ def test_marker_overrides_cli_and_ini_for_one_test(pytester: pytest.Pytester, pr
             MSG_INVALID.format(
                 shown="fairquant_alpha = 0",
                 source="pytest.ini [pytest]",
-                problem="alpha must be in (0, 1)",
+                problem="alpha must be a number strictly between 0 and 1 (e.g. 0.05)",
             ),
         ),
         (
@@ -141,7 +142,7 @@ def test_marker_overrides_cli_and_ini_for_one_test(pytester: pytest.Pytester, pr
         (
             ["--fairquant-gap=nope"],
             "",
-            "--fairquant-gap=nope (command line): gap must be one of fvo,",
+            "--fairquant-gap=nope (command line): unknown gap 'nope'; known: fvo,",
         ),
         (["--fairquant-model=nocolon"], "", "a factory must be written 'package.module:callable'"),
         (["--fairquant-subsample=-3"], "", "subsample must be 0 (off)"),
@@ -171,7 +172,7 @@ def test_invalid_pyproject_value_names_the_section(pytester: pytest.Pytester) ->
     pytester.makepyfile("def test_nothing(): pass")
     result = pytester.runpytest()
     assert (
-        "fairquant_alpha = 0 (pyproject.toml [tool.pytest.ini_options]): alpha must be in (0, 1)"
+        "fairquant_alpha = 0 (pyproject.toml [tool.pytest.ini_options]): alpha must be a number strictly between 0 and 1 (e.g. 0.05)"
         in result.stderr.str()
     )
 
@@ -211,7 +212,7 @@ def test_bad_marker_value_names_the_marker(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest()
     assert (
         "alpha=2 (@pytest.mark.fairquant on test_bad_marker_value_names_the_marker.py::test_bad): "
-        "alpha must be in (0, 1)" in result.stderr.str()
+        "alpha must be a number strictly between 0 and 1 (e.g. 0.05)" in result.stderr.str()
     )
 
 
@@ -253,7 +254,7 @@ def test_invalid_native_toml_value_names_the_table(pytester: pytest.Pytester) ->
     pytester.makepyfile("def test_nothing(): pass")
     result = pytester.runpytest()
     assert (
-        "fairquant_alpha = 0 (pyproject.toml [tool.pytest]): alpha must be in (0, 1)"
+        "fairquant_alpha = 0 (pyproject.toml [tool.pytest]): alpha must be a number strictly between 0 and 1 (e.g. 0.05)"
         in result.stderr.str()
     )
 
