@@ -34,7 +34,17 @@ MSG_BAD_JSON = "{path}: not readable as JSON: {error}"
 MSG_NOT_REPORT = (
     "{path}: not a fairquant report (no 'schema' starting with pytest-fairquant/report/)"
 )
-MSG_NO_METHODS = "--methods: give at least one method id (see `fairquant methods`)"
+MSG_NO_METHODS = (
+    "--methods: give at least one method id (see `fairquant methods`), or set "
+    "fairquant_methods (or fairquant_quantization / fairquant_pruning) in the pytest "
+    "configuration file"
+)
+MSG_NO_FACTORY = (
+    "--{name}: give the {name} factory as MODULE:CALLABLE, or set fairquant_{name} in the "
+    "pytest configuration file (pyproject.toml [tool.pytest.ini_options], pytest.ini, tox.ini "
+    "or setup.cfg) that the sweep reads from the working directory or -c"
+)
+MSG_NO_CONFIG = "-c {path}: no such file; give the pytest configuration file to read settings from"
 MSG_BAD_REPORT_PATH = "--report={path}: must end in .json or .html"
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -315,9 +325,7 @@ def _gap_text(row: ComparisonRow | None) -> str:
     return "-" if row is None else number(row.comparison.get("compressed_gap"))
 
 
-def format_changes(
-    changes: Sequence[Change], outcomes: Sequence[OutcomeChange] = ()
-) -> list[str]:
+def format_changes(changes: Sequence[Change], outcomes: Sequence[OutcomeChange] = ()) -> list[str]:
     """The comparisons' table, then (when a test's outcome changed) the tests' table."""
     head = ("test", "method", "attribute", "gap", "metric", "old gap", "new gap", "Δ", "verdict")
     rows = [(*head, "note")]
@@ -423,6 +431,7 @@ _SETTING_FLAGS = (
     "tolerance",
     "alpha",
     "n_boot",
+    "n_permutations",
     "seed",
     "device",
     "batch_size",
@@ -463,14 +472,50 @@ def _flags(text: str) -> str:
 
 
 def _sweep_settings(args: argparse.Namespace) -> Any:
-    from .settings import resolve
+    """The sweep's settings as the plugin resolves them: flags > the pytest configuration file
+    (``-c``, else the one pytest would find from the working directory) > defaults."""
+    from .settings import find_ini, read_ini, resolve
 
     cli = {name: getattr(args, name) for name in _SETTING_FLAGS}
-    cli.update(model=args.model, data=args.data, methods=",".join(args.methods))
+    cli.update(model=args.model, data=args.data)
+    if args.methods:
+        cli["methods"] = ",".join(args.methods)
+    ini_file = None if args.no_config else (args.config_file or find_ini(Path.cwd()))
+    ini: dict[str, Any] = {}
+    if ini_file is not None:
+        if not Path(ini_file).is_file():
+            raise UsageError(MSG_NO_CONFIG.format(path=ini_file))
+        try:
+            ini, unknown = read_ini(ini_file)
+        except ConfigError as err:
+            raise UsageError(str(err)) from err
+        for key in unknown:
+            print(
+                f"fairquant: warning: {ini_file}: unknown setting {key} (ignored)", file=sys.stderr
+            )
+    if not cli.get("methods") and not ini.get("methods"):
+        # As the fixtures run them: quantized_model over the quantization list, pruned_model
+        # over the pruning list; only what the configuration file names (no built-in default).
+        configured = [*_as_list(ini.get("quantization")), *_as_list(ini.get("pruning"))]
+        if configured:
+            cli["methods"] = ",".join(configured)
     try:
-        return resolve(cli, {})
+        settings = resolve(cli, ini, ini_file=None if ini_file is None else str(ini_file))
     except ConfigError as err:
         raise UsageError(_flags(str(err))) from err
+    for name in ("model", "data"):
+        if getattr(settings, name) is None:
+            raise UsageError(MSG_NO_FACTORY.format(name=name))
+    return settings
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    items = [value] if isinstance(value, str) else list(value)
+    return [
+        part for item in items for part in str(item).replace(",", " ").split() if part != "none"
+    ]
 
 
 def _check_methods(run: Any) -> None:
@@ -578,15 +623,32 @@ def build_parser() -> argparse.ArgumentParser:
         "write the report.",
         epilog=SWEEP_EXIT_CODES,
     )
-    sweep.add_argument("--model", required=True, metavar="MODULE:CALLABLE", help="model factory")
-    sweep.add_argument("--data", required=True, metavar="MODULE:CALLABLE", help="split factory")
+    sweep.add_argument(
+        "--model", metavar="MODULE:CALLABLE", help="model factory (default: fairquant_model)"
+    )
+    sweep.add_argument(
+        "--data", metavar="MODULE:CALLABLE", help="split factory (default: fairquant_data)"
+    )
     sweep.add_argument(
         "--methods",
-        required=True,
         nargs="+",
         type=_methods_list,
         metavar="ID",
-        help="method ids, space or comma separated (see `fairquant methods`)",
+        help="method ids, space or comma separated (see `fairquant methods`; default: "
+        "fairquant_methods, else fairquant_quantization and fairquant_pruning of the "
+        "configuration file)",
+    )
+    sweep.add_argument(
+        "-c",
+        "--config-file",
+        metavar="FILE",
+        help="the pytest configuration file whose fairquant_* settings the sweep uses (default: "
+        "the one pytest would find from the working directory); flags override it",
+    )
+    sweep.add_argument(
+        "--no-config",
+        action="store_true",
+        help="ignore any pytest configuration file: flags and defaults only",
     )
     sweep.add_argument("--report", required=True, metavar="PATH", help="out.html or out.json")
     for name in _SETTING_FLAGS:

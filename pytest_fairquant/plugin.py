@@ -32,7 +32,7 @@ from .run import (
     Record,
     shown_setting,
 )
-from .settings import MSG_MARKER_POSITIONAL, OPTIONS, Option, Settings, resolve
+from .settings import ACTION_FLAGS, MSG_MARKER_POSITIONAL, OPTIONS, Option, Settings, resolve
 
 if TYPE_CHECKING:
     from .data.split import DemographicSplit
@@ -51,8 +51,7 @@ __all__ = [
 ]
 
 MSG_NO_METHODS = (
-    "fairquant: {shown} ({source}) names no compression method, so this test has no variant "
-    "to gate"
+    "fairquant: {shown} ({source}) names no compression method, so this test has no variant to gate"
 )
 
 #: The variant fixtures and the setting that lists their methods.
@@ -80,13 +79,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             option.flag, dest=option.dest, default=None, metavar=option.metavar, help=option.help
         )
         parser.addini(option.ini, help=option.help, type=_ini_type(option), default=None)
-    group.addoption(
-        "--fairquant-cache-clear",
-        action="store_true",
-        dest="fairquant_cache_clear",
-        help="Delete the prediction cache's entries in fairquant_cache_dir before the session "
-        "(only files the cache wrote; every prediction is recomputed).",
-    )
+    for flag, dest, text in ACTION_FLAGS:
+        group.addoption(flag, action="store_true", dest=dest, help=text)
 
 
 def _ini_type(option: Option) -> Any:
