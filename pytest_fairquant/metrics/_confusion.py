@@ -101,3 +101,67 @@ def rates(table: NDArray[Any]) -> dict[str, NDArray[np.float64]]:
             "ppv": np.divide(tp, tp + fp, dtype=np.float64),
             "selection_rate": np.divide(tp + fp, total[..., None], dtype=np.float64),
         }
+
+
+# --------------------------------------------------------------------------- per-group values
+# The one metric engine: the per-group metrics and gaps of GroupReport (metrics.report), of the
+# gap functions, of BA and of the gates' resampled tables (stats) all come from these.
+
+#: The per-group metric a gap spreads (BA's favoured-group share of positives is a selection).
+GAP_METRIC = {
+    "fvo": "accuracy",
+    "tpr": "tpr",
+    "fpr": "fpr",
+    "equalized_odds": "tpr",
+    "demographic_parity": "selection_rate",
+    "bias_amplification": "selection_rate",
+}
+
+
+def class_average(values: NDArray[np.float64], average: str) -> NDArray[np.float64]:
+    """Per-class rates ``(..., C)`` as one value: the positive class (``"binary"``), or the mean
+    over the classes where the rate is defined (``"macro"``; NaN when none is)."""
+    if average == "binary":
+        return values[..., 1]
+    defined = ~np.isnan(values)
+    count = defined.sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(count > 0, np.where(defined, values, 0.0).sum(axis=-1) / count, np.nan)
+
+
+def table_metric(table: NDArray[Any], metric: str, average: str = "auto") -> NDArray[np.float64]:
+    """Per-group ``metric`` of ``(..., G, C, C)`` tables, shape ``(..., G)``: accuracy, or a
+    one-vs-rest rate of class 1 of a binary task and the macro average otherwise (``average``
+    ``"auto"``; ``"binary"``/``"macro"`` to choose)."""
+    values = rates(table)[metric]
+    if metric == "accuracy":
+        return values
+    if average == "auto":
+        average = "binary" if table.shape[-1] == 2 else "macro"
+    return np.asarray(class_average(values, average), dtype=np.float64)
+
+
+def spread(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Largest minus smallest value over the last (group) axis."""
+    return np.asarray(values.max(axis=-1) - values.min(axis=-1), dtype=np.float64)
+
+
+def table_ba(table: NDArray[Any], group: int) -> NDArray[np.float64]:
+    """Paper 004's BA of binary ``(..., G, 2, 2)`` tables with identity ``group`` favoured:
+    N(Â=1, I=g)/N(Â=1) − N(A=1, I=g)/N(A=1)."""
+    predicted = table[..., :, :, 1].sum(axis=-1)
+    actual = table[..., :, 1, :].sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = predicted[..., group] / predicted.sum(axis=-1)
+        return np.asarray(share - actual[..., group] / actual.sum(axis=-1), dtype=np.float64)
+
+
+def table_gap(gap: str, table: NDArray[Any], ba_group: int = 1) -> NDArray[np.float64]:
+    """The value of ``gap`` (a key of :data:`GAP_METRIC`) for ``(..., G, C, C)`` tables: the
+    spread of its per-group metric over the groups (equalized odds: the larger of the TPR and
+    FPR spreads; BA: :func:`table_ba`), shape ``(...)``."""
+    if gap == "equalized_odds":
+        return np.maximum(spread(table_metric(table, "tpr")), spread(table_metric(table, "fpr")))
+    if gap == "bias_amplification":
+        return table_ba(table, ba_group)
+    return spread(table_metric(table, GAP_METRIC[gap]))

@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from .._arrays import as_finite, as_labels, as_probabilities
 from ..errors import InputError
 from ..undefined import Undefined
+from ._confusion import confusion_tables, table_ba
 from ._grouped import group_ece, uncertain
 from ._inputs import (
     MSG_SHAPE,
@@ -97,10 +98,10 @@ def bias_amplification(
     if train_names != names:
         raise InputError(MSG_IDENTITY_MISMATCH.format(train=list(train_names), test=list(names)))
 
-    onehot = np.eye(2)[identity]
-    true_pos = truth.T @ onehot  # (L, 2): N(A=1, I=i)
-    pred_pos = pred.T @ onehot
-    true_neg = onehot.sum(axis=0)[None, :] - true_pos  # (L, 2): N(A=0, I=i)
+    tables = confusion_tables(truth, pred, identity, 2, 2)  # (L, I, A, Â)
+    true_pos = tables[..., 1, :].sum(axis=-1)  # (L, 2): N(A=1, I=i)
+    true_neg = tables[..., 0, :].sum(axis=-1)  # (L, 2): N(A=0, I=i)
+    pred_pos = tables[..., :, 1].sum(axis=-1)  # (L, 2): N(Â=1, I=i)
     train_onehot = np.eye(2)[train_identity]
     train_rate = (train.T @ train_onehot) / train_onehot.sum(axis=0)  # P_train(A=1 | I=i)
     values: list[float] = []
@@ -136,12 +137,7 @@ def bias_amplification(
         elif pred_pos[label].sum() == 0:
             values.append(Undefined("ba_no_predicted_positives", "the model predicts no positives"))
         else:
-            values.append(
-                float(
-                    pred_pos[label, group] / pred_pos[label].sum()
-                    - true_pos[label, group] / true_pos[label].sum()
-                )
-            )
+            values.append(float(table_ba(tables[label], group)))
     return _unwrap(values, multilabel)
 
 

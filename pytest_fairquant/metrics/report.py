@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from .._arrays import as_labels, as_probabilities
 from ..errors import InputError
 from ..undefined import Undefined
-from ._confusion import confusion_tables, rates
+from ._confusion import class_average, confusion_tables, table_metric
 from ._grouped import group_auc, group_ece, group_mean, uncertain
 from ._inputs import (
     MSG_AVERAGE,
@@ -213,16 +213,6 @@ def resolve_average(average: str, n_classes: int) -> Literal["binary", "macro"]:
     return "binary" if average == "binary" else "macro"
 
 
-def _class_average(values: NDArray[np.float64], average: str) -> NDArray[np.float64]:
-    """Per-class rates (..., C) to one value: the positive class, or the mean of defined classes."""
-    if average == "binary":
-        return values[..., 1]
-    defined = ~np.isnan(values)
-    count = defined.sum(axis=-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(count > 0, np.where(defined, values, 0.0).sum(axis=-1) / count, np.nan)
-
-
 def _kappa(table: NDArray[Any]) -> NDArray[np.float64]:
     total = table.sum(axis=(-2, -1)).astype(np.float64)
     observed = np.trace(table, axis1=-2, axis2=-1) / total
@@ -283,7 +273,7 @@ def _auc(views: _Probabilities, data: LabelData) -> NDArray[np.float64]:
     )
     if data.multilabel:
         return per_task
-    return per_task[0] if data.n_classes == 2 else _class_average(per_task.T, "macro")
+    return per_task[0] if data.n_classes == 2 else class_average(per_task.T, "macro")
 
 
 def group_metrics(
@@ -342,14 +332,11 @@ def group_metrics(
     table = np.concatenate(
         [table, table.sum(axis=-3, keepdims=True)], axis=-3
     )  # last "group": all samples
-    rate = rates(table)
     views = None if y_prob is None else probability_views(y_prob, data.y_true, data.n_classes)
     computed: dict[str, NDArray[np.float64]] = {}
     for m in names:
-        if m == "accuracy":
-            computed[m] = rate["accuracy"]
-        elif m in _RATE_METRICS:
-            computed[m] = rate[m][..., 1] if data.multilabel else _class_average(rate[m], mode)
+        if m == "accuracy" or m in _RATE_METRICS:
+            computed[m] = table_metric(table, m, "binary" if data.multilabel else mode)
         elif m == "kappa":
             computed[m] = _kappa(table)
         elif m == "flip_rate":

@@ -20,7 +20,7 @@ from scipy.special import ndtri
 
 from .._arrays import as_array, as_finite
 from ..errors import InputError
-from ..metrics._confusion import rates
+from ..metrics._confusion import GAP_METRIC, table_gap, table_metric
 from ..metrics._inputs import (
     LabelData,
     check_binary,
@@ -91,14 +91,7 @@ LOWER_IS_BETTER = frozenset({"fpr", "fnr"})
 _DROP_METRICS = DROP_METRICS
 _ASSESS_GAPS = ("fvo", "tpr", "fpr", "demographic_parity", "equalized_odds")
 #: The per-group metric each gap is built from (``accuracy_drop`` takes ``metric``).
-_GAP_METRIC = {
-    "fvo": "accuracy",
-    "tpr": "tpr",
-    "fpr": "fpr",
-    "equalized_odds": "tpr",
-    "demographic_parity": "selection_rate",
-    "bias_amplification": "selection_rate",
-}
+_GAP_METRIC = GAP_METRIC
 
 
 def _versions() -> tuple[tuple[str, str], ...]:
@@ -280,40 +273,10 @@ class Comparison:
 # --------------------------------------------------------------------------- table statistics
 
 
-def group_metric(table: NDArray[np.float64], metric: str) -> NDArray[np.float64]:
-    """Per-group ``metric`` of ``(..., G, C, C)`` tables: class 1 of a binary task, else the
-    macro average over the classes where the rate is defined (as ``metrics`` reports it)."""
-    values = rates(table)[metric]
-    if metric == "accuracy":
-        return values
-    if table.shape[-1] == 2:
-        return values[..., 1]
-    defined = np.isfinite(values)
-    count = defined.sum(axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.asarray(np.where(defined, values, 0.0).sum(axis=-1) / count, dtype=np.float64)
-
-
-def _spread(values: NDArray[np.float64]) -> NDArray[np.float64]:
-    return np.asarray(values.max(axis=-1) - values.min(axis=-1), dtype=np.float64)
-
-
-def _ba(table: NDArray[np.float64], group: int) -> NDArray[np.float64]:
-    """Paper 004's BA of binary ``(..., 2, 2, 2)`` tables with identity ``group`` favoured."""
-    predicted = table[..., :, :, 1].sum(axis=-1)
-    actual = table[..., :, 1, :].sum(axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = predicted[..., group] / predicted.sum(axis=-1)
-        return np.asarray(share - actual[..., group] / actual.sum(axis=-1), dtype=np.float64)
-
-
-def gap_of(gap: str, table: NDArray[np.float64], ba_group: int = 1) -> NDArray[np.float64]:
-    """The value of ``gap`` for tables ``(..., G, C, C)``: shape ``(...)``."""
-    if gap == "equalized_odds":
-        return np.maximum(_spread(group_metric(table, "tpr")), _spread(group_metric(table, "fpr")))
-    if gap == "bias_amplification":
-        return _ba(table, ba_group)
-    return _spread(group_metric(table, _GAP_METRIC[gap]))
+#: Per-group metric of ``(..., G, C, C)`` tables (the one engine, shared with metrics).
+group_metric = table_metric
+#: The value of a gap for ``(..., G, C, C)`` tables.
+gap_of = table_gap
 
 
 # --------------------------------------------------------------------------- inputs
