@@ -368,7 +368,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     changes, outcomes = diff_reports(old, new, allows), diff_tests(old, new, allows)
     for line in format_changes(changes, outcomes):
         print(line)
-    worse = [c for c in [*changes, *outcomes] if c.regression]
+    every: list[Change | OutcomeChange] = [*changes, *outcomes]
+    worse = [c for c in every if c.regression]
     regressions = [c for c in worse if c.allowed_by is None]
     if regressions:
         print(

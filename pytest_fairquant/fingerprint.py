@@ -118,8 +118,8 @@ def value_identity(value: Any, depth: int = 0) -> str:
     nested = functools.partial(value_identity, depth=depth + 1)
     if value is None or isinstance(value, (bool, int, float, complex, str, bytes)):
         return repr(value)
-    if isinstance(value, (types.FunctionType, types.MethodType)):
-        func = getattr(value, "__func__", value)
+    func = value.__func__ if isinstance(value, types.MethodType) else value
+    if isinstance(func, types.FunctionType):  # a Python function, or a method bound to one
         # The bytecode too: two lambdas on one line share their source text.
         parts = [_source(func), _bytecode(func.__code__).hex()]
         parts += [repr(func.__defaults__), repr(func.__kwdefaults__)]
@@ -186,7 +186,8 @@ def item_bytes(item: Any) -> bytes:
     if hasattr(item, "detach") or hasattr(item, "__array_interface__"):
         return _content_digest(item).encode()
     if hasattr(item, "tobytes") and hasattr(item, "mode") and hasattr(item, "size"):  # PIL image
-        return f"{item.mode}:{item.size}:".encode() + item.tobytes()
+        pixels: bytes = item.tobytes()
+        return f"{item.mode}:{item.size}:".encode() + pixels
     if isinstance(item, Mapping):
         pairs = sorted(item.items(), key=lambda kv: repr(kv[0]))
         return b"\1".join(repr(k).encode() + b"=" + item_bytes(v) for k, v in pairs)

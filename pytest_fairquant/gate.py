@@ -18,7 +18,7 @@ import math
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 
@@ -576,7 +576,12 @@ def _compare_retrieval(
     top = k or min(100, by_query[0].shape[1])
     per_query = []
     for scores in by_query:
-        details = skew_details(scores, sensitive_features=feature, k=top, reference=reference)
+        details = skew_details(
+            scores,
+            sensitive_features=feature,
+            k=top,
+            reference=cast(Literal["prior", "equal"], reference),  # skew_details checks it
+        )
         per_query.append(details.per_query_max if gap == "max_skew" else details.per_query_min)
     return compare_units(
         per_query[0],

@@ -952,7 +952,7 @@ def compare(
     )
     total_interval = as_interval(boot.low[0], boot.high[0])
     significant = p_value is not None and p_value < alpha
-    reasons: list[str] = []
+    reasons = []
     required_n = None
     what = "largest group harm" if gap == "accuracy_drop" else f"{gap} change"
     if collapse or (significant and delta > tolerance):
