@@ -1,10 +1,10 @@
 """The evaluation data with its demographic attributes: :class:`DemographicSplit`.
 
 A split holds the true labels, any number of categorical sensitive attributes (string or integer
-valued), optional sample weights, and a way to reach the model inputs (a tensor or array indexed
-on its first axis, a sequence such as file paths or sentences, or any map-style dataset), with an
-optional per-item ``transform`` applied lazily. Subsets never copy the inputs: they keep the
-positions of their samples in ``index``.
+valued), optional sample weights, and a way to reach the model inputs (see
+:class:`DemographicSplit` for the accepted types), with an optional per-item ``transform``
+applied lazily. Subsets never copy the inputs: they keep the positions of their samples in
+``index``.
 
 Intersections of attributes are named with ``×`` (``"gender×race"``) or given as a tuple.
 """
@@ -41,6 +41,16 @@ MSG_INPUTS_LENGTH = (
 MSG_NO_INPUTS = (
     "this split has no inputs; pass inputs= (a tensor, an array, a sequence of paths, or a dataset)"
 )
+MSG_PANDAS_INPUTS = (
+    "inputs is a pandas {kind}, whose [] selects by column name or index label, not by "
+    "position; pass {fix} instead (aligned with labels, one row per sample)"
+)
+#: What to pass instead of a pandas container, by its type name.
+_PANDAS_FIXES = {
+    "DataFrame": "the feature columns as an array or tensor, e.g. "
+    "torch.tensor(df[features].to_numpy(dtype='float32')), or a Dataset that reads rows with .iloc",
+    "Series": "its values, e.g. series.tolist() (texts, paths) or series.to_numpy()",
+}
 MSG_SUBSAMPLE_SIZE = (
     "subsample size must be a positive int (samples) or a float in (0, 1] (fraction); got {size!r}"
 )
@@ -153,6 +163,15 @@ def refuse_meta(value: Any, name: str) -> None:
     """A tensor on torch's ``meta`` device has no values to read: say so, naming the argument."""
     if getattr(getattr(value, "device", None), "type", None) == "meta":
         raise InputError(MSG_META_TENSOR.format(name=name))
+
+
+def refuse_pandas(inputs: Any) -> None:
+    """A DataFrame or Series as inputs would be indexed by column name or index label (a KeyError
+    deep inside predict, or the wrong rows after filtering): refuse it with what to pass."""
+    cls = type(inputs)
+    fix = _PANDAS_FIXES.get(cls.__name__)
+    if fix is not None and cls.__module__.split(".")[0] == "pandas":
+        raise InputError(MSG_PANDAS_INPUTS.format(kind=cls.__name__, fix=fix))
 
 
 def _error(err: BaseException) -> str:
@@ -302,8 +321,26 @@ class DemographicSplit:
     multi-label tasks. ``attributes`` maps each sensitive attribute to one categorical value per
     sample; equal numbers are one group (``1`` and ``1.0`` are group ``"1"``), strings are
     groups of their own text, and a string and a number sharing a name (``1`` and ``"1"``) are
-    an :class:`InputError` (docs/datasets.md, "Group ids"). ``inputs`` is what the model reads (see the module docstring); ``transform`` turns one
-    raw item into a model input (e.g. open an image path and preprocess it).
+    an :class:`InputError` (docs/datasets.md, "Group ids").
+
+    ``inputs`` is what the model reads, aligned with ``labels`` (docs/datasets.md, "Inputs"):
+
+    - a ``torch.Tensor`` or ``numpy`` array indexed on its first axis: without a ``transform``
+      a batch is a slice of it, given to the model as it is (numpy as a tensor);
+    - a sequence (list or tuple) of items, e.g. file paths (``str`` or ``pathlib.Path``, or the
+      readers' ``ImageRef``) or sentences: each item goes through ``transform`` (e.g. open an
+      image and preprocess it), else a batch is the list of items (a model that tokenizes in
+      ``forward``, or a task with a ``tokenizer``); a file an item names is hashed into the
+      prediction cache's key;
+    - a map-style dataset (``torch.utils.data.Dataset`` or anything with ``__len__`` and
+      ``__getitem__(int)``), read item by item; a ``fingerprint`` attribute (a string, or a
+      method returning one) names its contents for the cache instead of reading every item;
+    - ``None``: labels and attributes only, for array-form gates (``y_true=``, ``base_pred=``).
+
+    A pandas ``DataFrame`` or ``Series`` is refused (``MSG_PANDAS_INPUTS``): its ``[]`` selects
+    columns or index labels, not positions; pass ``df[features].to_numpy(dtype="float32")`` (or
+    a tensor of it), or ``series.tolist()``. ``transform`` turns one raw item into a model
+    input.
     """
 
     def __init__(
@@ -324,6 +361,7 @@ class DemographicSplit:
     ) -> None:
         for argument, value in (("labels", labels), ("inputs", inputs), ("weights", weights)):
             refuse_meta(value, argument)
+        refuse_pandas(inputs)
         y = as_labels(labels, name="labels")
         if y.ndim not in (1, 2):
             raise InputError(f"labels must have shape (n,) or (n, L); got {y.shape}")
