@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
     "ClassificationTask": "pytest_fairquant.tasks.classification",
+    "Diagnosis": "pytest_fairquant.diagnostics",
     "CompressionInfo": "pytest_fairquant.compression",
     "DataWarning": "pytest_fairquant.data.readers",
     "DemographicSplit": "pytest_fairquant.data.split",
@@ -35,6 +36,7 @@ _EXPORTS: dict[str, str] = {
     "compression_info": "pytest_fairquant.compression",
     "compression_methods": "pytest_fairquant.compression",
     "demographic_parity_difference": "pytest_fairquant.metrics",
+    "diagnose": "pytest_fairquant.diagnostics",
     "disparate_impact": "pytest_fairquant.metrics",
     "equalized_odds_difference": "pytest_fairquant.metrics",
     "evaluate_variants": "pytest_fairquant.evaluate",

@@ -28,6 +28,8 @@ REASONS = frozenset(
         "no_eligible_units",
         "all_classes_excluded",
         "failed_variant",
+        "not_applicable",
+        "not_differentiable",
     }
 )
 
