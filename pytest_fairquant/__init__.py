@@ -12,6 +12,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
+    "Attribution": "pytest_fairquant.attribution",
     "ClassificationTask": "pytest_fairquant.tasks.classification",
     "Diagnosis": "pytest_fairquant.diagnostics",
     "CompressionInfo": "pytest_fairquant.compression",
@@ -28,6 +29,7 @@ _EXPORTS: dict[str, str] = {
     "assert_fvo_below": "pytest_fairquant.gate",
     "assert_no_bias_amplification": "pytest_fairquant.gate",
     "assess_gap": "pytest_fairquant.stats",
+    "attribute_harm": "pytest_fairquant.attribution",
     "bias_amplification": "pytest_fairquant.metrics",
     "cev": "pytest_fairquant.metrics",
     "compare": "pytest_fairquant.stats",

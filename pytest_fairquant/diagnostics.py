@@ -429,8 +429,9 @@ def float_equivalent(dense: nn.Module, compressed: nn.Module) -> nn.Module:
 
 
 def _check_positive(name: str, value: Any, kind: type) -> None:
-    allowed = (int, float) if kind is float else (kind,)
-    if isinstance(value, bool) or not isinstance(value, allowed) or float(value) <= 0:
+    allowed: tuple[type, ...] = (int, float) if kind is float else (kind,)
+    number: Any = value
+    if isinstance(number, bool) or not isinstance(number, allowed) or number <= 0:
         raise InputError(MSG_SETTINGS.format(name=name, kind=kind.__name__, value=value))
 
 
