@@ -49,6 +49,7 @@ _EXPORTS: dict[str, str] = {
     "load_quantized_pretrained": "pytest_fairquant.compression",
     "max_skew": "pytest_fairquant.metrics",
     "min_skew": "pytest_fairquant.metrics",
+    "mitigate": "pytest_fairquant.mitigation",
     "population_table": "pytest_fairquant.population",
     "predict": "pytest_fairquant.evaluate",
     "read_celeba": "pytest_fairquant.data.readers",
@@ -57,6 +58,7 @@ _EXPORTS: dict[str, str] = {
     "read_manifest": "pytest_fairquant.data.readers",
     "read_utkface": "pytest_fairquant.data.readers",
     "recall_disparity": "pytest_fairquant.metrics",
+    "risk_forecast": "pytest_fairquant.mitigation",
     "register_method": "pytest_fairquant.compression",
     "sde": "pytest_fairquant.metrics",
 }

@@ -21,7 +21,7 @@ import copy
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -431,7 +431,7 @@ def float_equivalent(dense: nn.Module, compressed: nn.Module) -> nn.Module:
 def _check_positive(name: str, value: Any, kind: type) -> None:
     allowed: tuple[type, ...] = (int, float) if kind is float else (kind,)
     number: Any = value
-    if isinstance(number, bool) or not isinstance(number, allowed) or number <= 0:
+    if isinstance(number, bool) or not isinstance(number, allowed) or cast(float, number) <= 0:
         raise InputError(MSG_SETTINGS.format(name=name, kind=kind.__name__, value=value))
 
 
