@@ -462,10 +462,14 @@ def run_attribute(args: argparse.Namespace) -> int:
     return 0 if result.skip is not None else 1
 
 
+def _signed(value: float | None) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:+.4f}"
+
+
 def format_attribution(result: Attribution) -> str:
     """The attribution as a terminal table."""
     lines = [
-        f"{result.method} on {result.attribute}: {result.gap} Δ = {_plain(result.full.delta)} "
+        f"{result.method} on {result.attribute}: {result.gap} Δ = {_signed(result.full.delta)} "
         f"({result.full.verdict}, tolerance {result.tolerance})",
         f"{'layer':<32} {'share':>6} {'Δ alone':>9} {'Δ without':>10}",
     ]
@@ -473,6 +477,8 @@ def format_attribution(result: Attribution) -> str:
         lines.append(
             f"{a.layer:<32} {a.share:>6.0%} {a.delta_alone:>+9.4f} {a.delta_without:>+10.4f}"
         )
+    for step in result.search:
+        lines.append(f"tried skip={step['skip']}: {step['verdict']}, Δ = {_signed(step['delta'])}")
     lines.append(result.hint())
     lines.extend(f"note: {n}" for n in result.notes)
     lines.append(f"{result.evaluations} evaluations")
