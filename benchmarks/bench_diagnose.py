@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import time
-import warnings
 
 import numpy as np
 import torch
@@ -33,7 +32,6 @@ def main() -> None:
     import torchvision
 
     from pytest_fairquant import DemographicSplit, attribute_harm, compress, diagnose
-    from pytest_fairquant.compression.core import LowCompressionShareWarning
     from pytest_fairquant.evaluate import predict
 
     torch.manual_seed(0)
@@ -50,9 +48,7 @@ def main() -> None:
     predict(model, split, **options)
     forward = time.perf_counter() - start
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", LowCompressionShareWarning)
-        variant = compress(model, "torch-dynamic-int8")  # Linear only: the dequantized path
+    variant = compress(model, "torch-dynamic-int8")  # Linear only: the dequantized path
     start = time.perf_counter()
     diag = diagnose(
         model,

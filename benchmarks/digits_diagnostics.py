@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sys
 import time
-import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "vision_digits"))
@@ -20,7 +19,6 @@ from digits_model import load_model, load_split
 
 from pytest_fairquant import attribute_harm, compress, diagnose, mitigate
 from pytest_fairquant.attribution import format_attribution
-from pytest_fairquant.compression.core import LowCompressionShareWarning
 from pytest_fairquant.evaluate import predict
 from pytest_fairquant.mitigation import format_mitigations, holdout_split
 from pytest_fairquant.stats import compare
@@ -60,9 +58,7 @@ def main() -> None:
     print(f"\nattribute_harm on {len(search)} samples: {time.perf_counter() - start:.1f} s")
     print(format_attribution(result))
     if result.skip is not None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", LowCompressionShareWarning)
-            kept = compress(model, METHOD, skip=list(result.skip))
+        kept = compress(model, METHOD, skip=list(result.skip))
         base = predict(model, held, device="cpu", progress=False)
         for name, candidate in (("full", variant), (f"skip={list(result.skip)}", kept)):
             pred = predict(candidate, held, device="cpu", progress=False)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -197,12 +196,8 @@ class _Gate:
 
     def variant(self, skip: Sequence[str]) -> nn.Module:
         from .compression import compress
-        from .compression.core import LowCompressionShareWarning
 
-        with warnings.catch_warnings():
-            # Single layers are small shares by design; the share is reported instead.
-            warnings.simplefilter("ignore", LowCompressionShareWarning)
-            return compress(self.dense, self.method, **({"skip": list(skip)} if skip else {}))
+        return compress(self.dense, self.method, **({"skip": list(skip)} if skip else {}))
 
     def compare(self, model: nn.Module) -> Comparison:
         from .evaluate import predict
