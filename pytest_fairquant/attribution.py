@@ -170,6 +170,22 @@ def compressible_layers(model: nn.Module, method: str) -> list[tuple[str, int]]:
     return [(name, size) for name, size in sizes.items() if name]
 
 
+def _compressed_share(model: nn.Module, info: Any) -> float:
+    """The share of ``model``'s parameter elements the variant stores compressed."""
+    recorded = getattr(info, "compressed_share", None)
+    if recorded is not None:
+        return float(recorded)
+    from .compression._ops import weight_targets
+
+    sizes = {
+        name: int(getattr(module, attr).numel())
+        for name, module, attr in weight_targets(model, ("Linear", "Conv", "MultiheadAttention"))
+    }
+    total = sum(p.numel() for p in model.parameters())
+    done = sum(sizes.get(name, 0) for name in set(info.converted))
+    return min(1.0, done / total) if total else 0.0
+
+
 class _Gate:
     """The dense predictions once, and the same paired comparison for every variant."""
 
@@ -336,9 +352,9 @@ def attribute_harm(
     if skip is not None:
         if skip:
             info = compression_info(gate.variant(skip))
-            share, ratio = info.compressed_share, info.size_ratio
+            share, ratio = _compressed_share(dense, info), info.size_ratio
         else:
-            share, ratio = full_info.compressed_share, full_info.size_ratio
+            share, ratio = _compressed_share(dense, full_info), full_info.size_ratio
     return Attribution(
         method=method,
         attribute=gate.attribute,
@@ -350,7 +366,7 @@ def attribute_harm(
         skip_comparison=skip_comparison,
         compressed_share=share,
         size_ratio=ratio,
-        full_compressed_share=full_info.compressed_share,
+        full_compressed_share=_compressed_share(dense, full_info),
         full_size_ratio=full_info.size_ratio,
         evaluations=gate.evaluations + 1,
         notes=tuple(notes),
