@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from . import distributed
 from .predictions import Predictions
 
 MSG_CORRUPT = "ignoring the unreadable prediction cache entry {path} ({error}); it is rebuilt"
@@ -134,6 +135,8 @@ class PredictionCache:
             return None
 
     def _write(self, value: Predictions, npz: Path, meta: Path) -> None:
+        if not distributed.is_writer():  # under torch.distributed, rank 0 writes the cache
+            return
         arrays: dict[str, Any] = {"scores": value.scores}
         if value.pred is not None:
             arrays["pred"] = value.pred
@@ -165,7 +168,7 @@ def clear_directory(directory: str | os.PathLike[str]) -> int:
     ``--fairquant-cache-clear`` calls it before a session. A missing directory has none.
     """
     path = Path(directory)
-    if not path.is_dir():
+    if not path.is_dir() or not distributed.is_writer():  # rank 0 owns the directory
         return 0
     removed = 0
     for entry in path.iterdir():

@@ -17,6 +17,9 @@ that says where the model is and what to pass instead.
 :func:`evaluate_variants` builds compressed variants one at a time, predicts and releases each,
 so memory stays near dense + one variant; unavailable methods and variants with NaN/inf outputs
 are recorded as :class:`VariantFailure`, never raised.
+
+Under torch.distributed (``torchrun``) each rank evaluates its shard of the split and the
+outputs are gathered to every rank in sample order (:mod:`.distributed`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from . import distributed
 from .cache import CacheKey, PredictionCache
 from .data.split import DemographicSplit
 from .errors import EvaluationError, FairquantError, InputError, MethodUnavailable
@@ -325,19 +329,21 @@ def _forward_pass(
     forward: Callable[[Any], Any],
     task: Task,
     split: DemographicSplit,
-    rows: int,
+    rows: tuple[int, int],
     batch_size: int,
     device: torch.device,
     amp: AmpSetting,
     bar: Any,
 ) -> NDArray[np.float32]:
-    """Scores of the first ``rows`` samples, float32 on the CPU, in split order."""
+    """Scores of the samples ``rows[0]`` to ``rows[1]`` (excluded), float32 on the CPU, in
+    split order; batches start at ``rows[0]``."""
     import torch
 
-    part = split if rows == len(split) else split.subset(np.arange(rows))
+    start, stop = rows
     chunks: list[NDArray[np.float32]] = []
-    for number, (idx, items) in enumerate(part.iter_batches(batch_size)):
-        batch = to_device(task.collate(items), device)
+    for number, first in enumerate(range(start, stop, batch_size), start=start // batch_size):
+        idx = np.arange(first, min(first + batch_size, stop), dtype=np.int64)
+        batch = to_device(task.collate(split.input_batch(idx)), device)
         try:
             with _autocast(device, amp):
                 out = forward(batch)
@@ -367,6 +373,8 @@ def _forward_pass(
         chunks.append(out.detach().float().cpu().numpy())
         if bar is not None:
             bar.update(len(idx))
+    if not chunks:  # an empty shard of a sharded evaluation
+        return np.empty((0,), dtype=np.float32)
     return np.concatenate(chunks, axis=0).astype(np.float32, copy=False)
 
 
@@ -456,6 +464,7 @@ def predict(
     if len(split) == 0:
         raise EvaluationError(MSG_EMPTY_SPLIT.format(name=split.name))
     task = _resolve_task(task, split)
+    distributed.setup(device)  # before the device resolves: "cuda" is this rank's GPU
     where = _model_device(model)
     if where is not None and where.type == "meta":
         raise EvaluationError(MSG_META)
@@ -491,7 +500,7 @@ def predict(
 
     if cache is None:
         return compute()
-    return cache.get_or_compute(key, compute)
+    return distributed.get_or_compute(cache, key, compute)
 
 
 def _predict_now(
@@ -512,38 +521,51 @@ def _predict_now(
 
     n = len(split)
     check = min(256, max(1, n // 20)) if noise_check is None else min(noise_check, n)
-    tried: list[int] = []
-    size = batch_size
+    used: dict[str, Any] = {}
+
+    def evaluate(rows: tuple[int, int], rerun: tuple[int, int]) -> list[NDArray[np.float32]]:
+        """Scores of ``rows`` and of the noise check's ``rerun`` (all of them in one process,
+        this rank's shard under torch.distributed)."""
+        tried: list[int] = []
+        size = batch_size
+        total = rows[1] - rows[0] + rerun[1] - rerun[0]
+        with (
+            placed(model, device) as where,
+            _evaluation_state(model, seed),
+            torch.inference_mode(),
+        ):
+            used["device"] = where
+            forward = task.bind(model, where)
+            while True:
+                tried.append(size)
+                show = _show_progress(progress) and distributed.is_writer()
+                bar = _bar(total, f"fairquant {name}") if show else None
+                try:
+                    scores = _forward_pass(forward, task, split, rows, size, where, amp, bar)
+                    again = _forward_pass(forward, task, split, rerun, size, where, amp, bar)
+                    break
+                except Exception as err:
+                    if not _is_oom(err):
+                        raise
+                    del err
+                    gc.collect()
+                    if torch.cuda.is_available():
+                        torch.cuda.empty_cache()
+                    if size == 1:
+                        raise EvaluationError(
+                            MSG_OOM.format(name=split.name, device=where, tried=tried)
+                        ) from None
+                    size = max(1, size // 2)
+                finally:
+                    if bar is not None:
+                        bar.close()
+        used["batch_size"] = size
+        return [scores, again]
+
     start = time.perf_counter()
-    with placed(model, device) as where, _evaluation_state(model, seed), torch.inference_mode():
-        forward = task.bind(model, where)
-        while True:
-            tried.append(size)
-            bar = _bar(n + check, f"fairquant {name}") if _show_progress(progress) else None
-            try:
-                scores = _forward_pass(forward, task, split, n, size, where, amp, bar)
-                again = (
-                    _forward_pass(forward, task, split, check, size, where, amp, bar)
-                    if check
-                    else None
-                )
-                break
-            except Exception as err:
-                if not _is_oom(err):
-                    raise
-                del err
-                gc.collect()
-                if torch.cuda.is_available():
-                    torch.cuda.empty_cache()
-                if size == 1:
-                    raise EvaluationError(
-                        MSG_OOM.format(name=split.name, device=where, tried=tried)
-                    ) from None
-                size = max(1, size // 2)
-            finally:
-                if bar is not None:
-                    bar.close()
+    (scores, again), shards = distributed.evaluate_shards(evaluate, (n, check), batch_size)
     wall = time.perf_counter() - start
+    where, size = used["device"], used["batch_size"]
     _check_finite(scores, size, split.name)
     pred, probs = task.finalize(scores)
     metadata: dict[str, Any] = {
@@ -554,8 +576,10 @@ def _predict_now(
         "wall_time_s": wall,
         "n": n,
         "torch": torch.__version__,
-        "noise_floor": _noise_floor(task, scores[:check], again) if again is not None else None,
+        "noise_floor": _noise_floor(task, scores[:check], again) if check else None,
     }
+    if shards is not None:
+        metadata["shards"] = shards
     if info is not None and hasattr(info, "to_dict"):
         metadata["compression"] = info.to_dict()
     return Predictions(

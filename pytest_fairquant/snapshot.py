@@ -22,6 +22,7 @@ from typing import Any
 
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
+from . import distributed
 from .errors import SnapshotError
 
 SCHEMA = "pytest-fairquant/group-report/1"
@@ -181,6 +182,15 @@ class FairquantSnapshotExtension(SingleFileSnapshotExtension):
         if text is not None:
             _parse(str(text), snapshot_location)
         return text
+
+    @classmethod
+    def write_snapshot_collection(cls, **kwargs: Any) -> None:
+        if distributed.is_writer():  # under torch.distributed, rank 0 writes the snapshots
+            super().write_snapshot_collection(**kwargs)
+
+    def delete_snapshots(self, **kwargs: Any) -> None:
+        if distributed.is_writer():
+            super().delete_snapshots(**kwargs)
 
     def matches(self, *, serialized_data: Any, snapshot_data: Any) -> bool:
         current = json.loads(serialized_data)

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .. import distributed
 from ..errors import ConfigError
 from .format import number
 from .jsonreport import check_report_path, json_path, write_json
@@ -115,6 +116,8 @@ def write_reports(paths: Sequence[str | Path], report: Mapping[str, Any]) -> lis
     """Write ``report`` to every path; returns notes for the terminal (HTML unavailable, a path
     that became unusable since it was checked)."""
     notes: list[str] = []
+    if not distributed.is_writer():  # under torch.distributed, rank 0 writes the one report
+        return notes
     for path in paths:
         try:
             check_report_path(path)
