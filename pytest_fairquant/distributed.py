@@ -209,7 +209,9 @@ def _gather_rows(dist: Any, shapes: Sequence[Any], local: NDArray[Any]) -> NDArr
         padded[: len(local)] = torch.from_numpy(np.ascontiguousarray(local)).to(device)
     buffers = [torch.empty_like(padded) for _ in rows]
     dist.all_gather(buffers, padded)
-    return np.concatenate([b[:count].cpu().numpy() for b, count in zip(buffers, rows)], axis=0)
+    return np.concatenate(
+        [b[:count].cpu().numpy() for b, count in zip(buffers, rows, strict=True)], axis=0
+    )
 
 
 def _portable(error: BaseException | None, me: int) -> BaseException | None:

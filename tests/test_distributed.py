@@ -4,6 +4,7 @@ byte-identical to one process on the same split (301 samples: uneven shards)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -26,10 +27,12 @@ from pytest_fairquant.errors import InputError
     ("n", "batch_size", "world"),
     [(301, 16, 2), (301, 16, 3), (300, 100, 2), (5, 64, 2), (7, 1, 4), (0, 8, 2), (64, 64, 1)],
 )
-def test_shards_cover_the_rows_in_order_in_whole_batches(n: int, batch_size: int, world: int) -> None:
+def test_shards_cover_the_rows_in_order_in_whole_batches(
+    n: int, batch_size: int, world: int
+) -> None:
     bounds = [distributed.shard_bounds(n, batch_size, r, world) for r in range(world)]
     assert bounds[0][0] == 0 and bounds[-1][1] == n
-    for (_, stop), (start, _) in zip(bounds, bounds[1:]):
+    for (_, stop), (start, _) in itertools.pairwise(bounds):
         assert stop == start  # contiguous, in rank order
     for start, stop in bounds:
         assert start % batch_size == 0 or start == n  # a shard starts where a batch starts
@@ -51,7 +54,9 @@ def test_uneven_shards_of_an_odd_split() -> None:
 @pytest.mark.parametrize(
     ("n", "batch_size", "rank", "world"), [(-1, 8, 0, 1), (8, 0, 0, 1), (8, 8, 2, 2), (8, 8, 0, 0)]
 )
-def test_bad_shard_arguments_are_an_input_error(n: int, batch_size: int, rank: int, world: int) -> None:
+def test_bad_shard_arguments_are_an_input_error(
+    n: int, batch_size: int, rank: int, world: int
+) -> None:
     with pytest.raises(InputError) as info:
         distributed.shard_bounds(n, batch_size, rank, world)
     assert str(info.value) == distributed.MSG_SHARD.format(
@@ -88,16 +93,23 @@ def test_a_non_writer_rank_writes_no_cache_entry_and_clears_nothing(
     from pytest_fairquant.predictions import Predictions
 
     key = CacheKey("m", "dense", "s", "t", 8, "off", "cpu")
-    value = Predictions(np.zeros((2, 2), np.float32), None, None, "multiclass", "t", "dense", "m", "s")
+    value = Predictions(
+        np.zeros((2, 2), np.float32), None, None, "multiclass", "t", "dense", "m", "s"
+    )
     (tmp_path / f"fq-{'0' * 40}.npz").write_bytes(b"")
     monkeypatch.setenv("RANK", "1")
     monkeypatch.setenv("WORLD_SIZE", "2")
     PredictionCache(tmp_path).get_or_compute(key, lambda: value)
     assert clear_directory(tmp_path) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == [f"fq-{'0' * 40}.npz", f"fq-{key.digest}.lock"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        f"fq-{'0' * 40}.npz",
+        f"fq-{key.digest}.lock",
+    ]
 
 
-def test_a_non_writer_rank_writes_no_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_non_writer_rank_writes_no_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from pytest_fairquant.report import build_report, write_reports
 
     monkeypatch.setenv("RANK", "1")
@@ -110,6 +122,7 @@ def test_a_non_writer_rank_writes_no_report(tmp_path: Path, monkeypatch: pytest.
 # ----------------------------------------------------------------------------- two gloo ranks
 
 FACTORIES = """
+import itertools
 import json
 import os
 import sys
@@ -170,7 +183,12 @@ def test_gate(model, quantized_model, demographic_split):
     assert_no_bias_amplification(model, quantized_model, demographic_split)
 """
 
-SETTINGS = ("--n-boot=200", "--device=cpu", "--batch-size=16", "--methods=uniform-int4,uniform-int2")
+SETTINGS = (
+    "--n-boot=200",
+    "--device=cpu",
+    "--batch-size=16",
+    "--methods=uniform-int4,uniform-int2",
+)
 
 
 def _torchrun() -> list[str]:
