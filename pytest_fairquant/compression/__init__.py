@@ -8,7 +8,17 @@ group ``pytest_fairquant.methods``. Importing this package does not import torch
 
 from __future__ import annotations
 
+from .calibration import (
+    DEFAULT_CALIBRATION_SIZE,
+    MSG_NEEDS_CALIBRATION,
+    CalibrationData,
+    calibration_split,
+    needs_calibration,
+)
 from .core import (
+    LOW_SHARE,
+    MSG_CALIBRATION_UNUSED,
+    MSG_LOW_SHARE,
     MSG_NO_INFO,
     MSG_NO_TARGETS,
     MSG_NOT_A_MODULE,
@@ -22,6 +32,8 @@ from .core import (
 )
 from .hf import MSG_NOT_LOAD_TIME, load_quantized_pretrained
 from .methods import MSG_MISSING_PACKAGE, MSG_NEEDS_CUDA
+from .onnx import MSG_EXPORT_MISMATCH
+from .pt2e import MSG_NOT_EXPORTABLE
 from .registry import (
     ENTRY_POINT_GROUP,
     MSG_BAD_PARAMS,
@@ -40,14 +52,21 @@ from .registry import (
 )
 
 __all__ = [
+    "DEFAULT_CALIBRATION_SIZE",
     "ENTRY_POINT_GROUP",
+    "LOW_SHARE",
     "MSG_BAD_PARAMS",
     "MSG_BROKEN_ENTRY_POINT",
+    "MSG_CALIBRATION_UNUSED",
     "MSG_DUPLICATE",
     "MSG_EXAMPLE_NEEDED",
+    "MSG_EXPORT_MISMATCH",
+    "MSG_LOW_SHARE",
     "MSG_MISSING_PACKAGE",
+    "MSG_NEEDS_CALIBRATION",
     "MSG_NEEDS_CUDA",
     "MSG_NOT_A_MODULE",
+    "MSG_NOT_EXPORTABLE",
     "MSG_NOT_LOAD_TIME",
     "MSG_NO_INFO",
     "MSG_NO_TARGETS",
@@ -56,15 +75,18 @@ __all__ = [
     "MSG_UNCHANGED",
     "MSG_UNKNOWN_METHOD",
     "MSG_UNKNOWN_SKIP",
+    "CalibrationData",
     "CompressionInfo",
     "CompressionMethod",
     "MethodStatus",
     "ParsedMethod",
     "SkippedLayer",
+    "calibration_split",
     "compress",
     "compression_info",
     "compression_methods",
     "load_quantized_pretrained",
+    "needs_calibration",
     "parse_method_id",
     "register_method",
     "storage_bytes",

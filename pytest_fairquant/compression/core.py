@@ -6,6 +6,15 @@ sparsity as the share of exact zeros, and which Linear/Conv/attention weights ch
 weight counts as converted when its module or tensor type, dtype or values changed; the Linear
 layers that stayed as they were are listed as skipped with the method's reason).
 
+``compressed_share`` is the share of the dense model's parameter values that the variant
+stores compressed (the converted weights' elements over all parameter elements): a Linear-only
+backend on a ResNet converts the classifier alone, and a variant under
+:data:`LOW_SHARE` says so: ``info.share_warning`` and a warning on the
+``pytest_fairquant.compression`` logger.
+
+Methods that calibrate activations (``static-int8``, ``onnx-int8-static``) take
+``compress(model, method_id, calibration=...)`` (see :mod:`.calibration`).
+
 A variant that cannot differ from its model is refused rather than gated: a ``skip=`` name that
 matches no layer the method compresses is an :class:`~pytest_fairquant.errors.InputError`, and a
 variant whose parameters, buffers, hooks and module types all equal the dense model's raises
@@ -15,6 +24,7 @@ variant whose parameters, buffers, hooks and module types all equal the dense mo
 from __future__ import annotations
 
 import copy
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -43,6 +53,16 @@ MSG_UNCHANGED = (
     "types all equal the dense {cls}'s{why}, so its gates would compare the model with itself; "
     "check the method's parameters or pick a method that applies to this model"
 )
+MSG_LOW_SHARE = "{method_id}: {share:.1%} of weights quantized ({which}): {untouched} untouched"
+MSG_LOW_SHARE_PRUNED = (
+    "{method_id}: {share:.1%} of weights compressed ({which}): {untouched} untouched"
+)
+MSG_CALIBRATION_UNUSED = (
+    "{method_id!r} does not calibrate activations, so calibration= has no effect; drop it, or "
+    "pick a method that calibrates ({calibrating})"
+)
+#: Below this compressed share a variant warns (info.share_warning, logged).
+LOW_SHARE = 0.5
 MSG_SKIP_COVERS_ALL = " (skip={skip!r} covers every layer it compresses ({count}))"
 #: How many valid skip names an error lists.
 _SHOWN_NAMES = 6
@@ -53,6 +73,11 @@ _KIND_NAMES = {
     "MultiheadAttention": "nn.MultiheadAttention",
 }
 _ALL_KINDS = ("Linear", "Conv", "MultiheadAttention")
+
+
+#: Where a variant under LOW_SHARE says so (a log record, not a Python warning: suites run
+#: with ``filterwarnings = error`` compress partial variants on purpose, e.g. with ``skip=``).
+LOG = logging.getLogger("pytest_fairquant.compression")
 
 
 @dataclass(frozen=True)
@@ -84,6 +109,13 @@ class CompressionInfo:
     #: The method object's code and state (``value_identity``): an edited third-party
     #: ``apply`` is another variant. Part of the cache key, not of the report.
     method_code: str = field(default="", repr=False)
+    #: Share of the dense model's parameter elements the variant stores compressed, in [0, 1].
+    compressed_share: float = 0.0
+    #: The warning a share under LOW_SHARE gave (None when the share is at least that).
+    share_warning: str | None = None
+    #: What the method measured or chose on this model: observers, calibration size and
+    #: fingerprint, ONNX opset, runtime version, execution provider... (part of the cache key).
+    details: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def size_ratio(self) -> float:
@@ -92,13 +124,15 @@ class CompressionInfo:
 
     def fingerprint_parts(self) -> tuple[Any, ...]:
         """What identifies the variant for the prediction cache (see ``fingerprint.py``)."""
-        return (
+        parts: tuple[Any, ...] = (
             self.base_fingerprint,
             self.method_id,
             tuple(sorted((k, repr(v)) for k, v in self.params.items())),
             tuple(sorted(self.versions.items())),
             self.method_code,
         )
+        # Only when present, so the keys of variants without details stay what they were.
+        return (*parts, repr(_plain(self.details))) if self.details else parts
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -107,6 +141,7 @@ class CompressionInfo:
         data["versions"] = dict(self.versions)
         data["converted"] = list(self.converted)
         data["skipped"] = [asdict(s) for s in self.skipped]
+        data["details"] = _plain(self.details)
         data["size_ratio"] = self.size_ratio
         del data["method_code"]
         return data
@@ -117,6 +152,8 @@ def _plain(value: Any) -> Any:
         return value
     if isinstance(value, (tuple, list)):
         return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
     return str(value)
 
 
@@ -343,16 +380,24 @@ def check_skip(
         raise unchanged_error(model, method_id, why)
 
 
-def compress(model: nn.Module, method_id: str, **params: Any) -> nn.Module:
+def compress(
+    model: nn.Module, method_id: str, *, calibration: Any = None, **params: Any
+) -> nn.Module:
     """A compressed copy of ``model`` made by ``method_id`` (the user's model is untouched).
 
     ``params`` add to or override what the id encodes (``compress(m, "uniform-int4",
-    per_channel=True)``, ``compress(m, "bnb-nf4", skip=["head"])``). Raises
-    :class:`~pytest_fairquant.errors.InputError` for an unknown id or bad parameters,
+    per_channel=True)``, ``compress(m, "bnb-nf4", skip=["head"])``). ``calibration`` is the
+    data a calibrating method (``static-int8``, ``onnx-int8-static``) observes activations on:
+    a tensor batch, a DataLoader or a DemographicSplit (see :mod:`.calibration`; give the
+    calibration part of :func:`~.calibration.calibration_split`, never the evaluated samples).
+    Raises :class:`~pytest_fairquant.errors.InputError` for an unknown id or bad parameters
+    (or calibration data given to a method that does not calibrate),
     :class:`~pytest_fairquant.errors.MethodUnavailable` when the method cannot run here, and
-    :class:`~pytest_fairquant.errors.CompressionError` when the model has nothing to compress;
-    a ``skip`` name that matches no layer it compresses is an ``InputError``, and a variant equal
-    to ``model`` raises :class:`~pytest_fairquant.errors.UnchangedVariant`.
+    :class:`~pytest_fairquant.errors.CompressionError` when the model has nothing to compress
+    or a calibrating method gets no calibration data; a ``skip`` name that matches no layer it
+    compresses is an ``InputError``, and a variant equal to ``model`` raises
+    :class:`~pytest_fairquant.errors.UnchangedVariant`. A variant whose
+    ``compressed_share`` is under :data:`LOW_SHARE` logs ``info.share_warning`` as a warning.
     """
     from torch import nn
 
@@ -361,6 +406,15 @@ def compress(model: nn.Module, method_id: str, **params: Any) -> nn.Module:
     if not isinstance(model, nn.Module):
         raise InputError(MSG_NOT_A_MODULE.format(type=type(model).__name__))
     method = build_method(method_id, params)
+    calibrates = bool(getattr(method, "calibrates", False))
+    if calibration is not None and not calibrates:
+        from .calibration import calibrating_methods
+
+        raise InputError(
+            MSG_CALIBRATION_UNUSED.format(
+                method_id=method_id, calibrating=", ".join(calibrating_methods())
+            )
+        )
     ok, reason = method.available()
     if not ok:
         raise MethodUnavailable(method_id, reason or "unavailable")
@@ -370,25 +424,44 @@ def compress(model: nn.Module, method_id: str, **params: Any) -> nn.Module:
     skip, names = _skip_list(method), _target_names(model, method)
     check_skip(model, method_id, skip, names, lambda name, s: skipped_by_name(name, (s,)))
 
+    data = None
+    if calibrates:
+        from .calibration import calibration_data
+
+        size = dict(method.params).get("calibration_size")
+        data = calibration_data(calibration, method_id, size=size)
     base_fingerprint = model_fingerprint(model)
     bytes_before = storage_bytes(model)
     work = copy.deepcopy(model)
     start = time.perf_counter()
-    variant = method.apply(work)
+    variant = method.apply(work) if data is None else method.apply(work, data)  # type: ignore[call-arg]
     wall = time.perf_counter() - start
     if _unchanged(model, variant):
         raise unchanged_error(model, method_id)
 
-    converted, skipped = _diff(model, variant, method)
+    measure = getattr(method, "measure", None)
+    measured: Mapping[str, Any] = measure(model, variant) if callable(measure) else {}
+    if "converted" in measured:
+        converted, skipped = tuple(measured["converted"]), tuple(measured.get("skipped", ()))
+    else:
+        converted, skipped = _diff(model, variant, method)
     _mark_original_dtype(model, variant)
     sparsity, by_module = _sparsity(_unwrap(variant))
     versions = getattr(method, "versions", None)
+    details = {
+        **({"calibration": data.describe()} if data is not None else {}),
+        **dict(getattr(variant, "fairquant_details", None) or {}),
+        **dict(measured.get("details", {})),
+    }
+    share = float(measured.get("share", compressed_share(model, converted)))
+    family = str(getattr(method, "family", "custom"))
+    share_warning = low_share_message(model, method_id, family, converted, share)
     info = CompressionInfo(
         method_id=method_id,
-        family=str(getattr(method, "family", "custom")),
+        family=family,
         params=dict(method.params),
         bytes_before=bytes_before,
-        bytes_after=storage_bytes(variant),
+        bytes_after=int(measured.get("bytes_after", storage_bytes(variant))),
         weight_bits=getattr(method, "weight_bits", None),
         sparsity=sparsity,
         sparsity_by_module=by_module,
@@ -399,9 +472,82 @@ def compress(model: nn.Module, method_id: str, **params: Any) -> nn.Module:
         wall_time_s=wall,
         base_fingerprint=base_fingerprint,
         method_code=_method_code(method),
+        compressed_share=share,
+        share_warning=share_warning,
+        details=details,
     )
     variant.fairquant_info = info  # type: ignore[assignment]
+    if share_warning is not None:
+        LOG.warning(share_warning)
     return variant
+
+
+# --------------------------------------------------------------------------- compressed share
+
+
+def _weight_sizes(model: nn.Module) -> dict[str, int]:
+    """Elements of every Linear/Conv/attention weight, by the display name ``_diff`` uses."""
+    from ._ops import weight_targets
+
+    return {
+        name: getattr(module, attr).numel()
+        for name, module, attr in weight_targets(model, _ALL_KINDS)
+    }
+
+
+def parameter_elements(model: nn.Module) -> int:
+    """Elements of ``model``'s parameters, shared (tied) tensors once."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def compressed_share(model: nn.Module, converted: tuple[str, ...]) -> float:
+    """The share of ``model``'s parameter elements that are in the ``converted`` weights."""
+    sizes = _weight_sizes(model)
+    total = parameter_elements(model)
+    done = sum(sizes.get(name, 0) for name in set(converted))
+    return min(1.0, done / total) if total else 0.0
+
+
+def _untouched(model: nn.Module, converted: tuple[str, ...]) -> str:
+    """What the variant left in float, by kind: "convolutions", "linear layers"..."""
+    from torch import nn
+    from torch.nn.modules.conv import _ConvNd
+
+    from ._ops import weight_targets
+
+    done = set(converted)
+    kinds: dict[str, None] = {}
+    for name, module, attr in weight_targets(model, _ALL_KINDS):
+        if name in done:
+            continue
+        if attr != "weight" or isinstance(module, nn.MultiheadAttention):
+            kinds["attention projections"] = None
+        elif isinstance(module, _ConvNd):
+            kinds["convolutions"] = None
+        else:
+            kinds["linear layers"] = None
+    covered = sum(_weight_sizes(model).values())
+    if parameter_elements(model) - covered > covered:
+        kinds["embeddings, norms and biases"] = None
+    return " and ".join(kinds) or "the other parameters"
+
+
+def low_share_message(
+    model: nn.Module, method_id: str, family: str, converted: tuple[str, ...], share: float
+) -> str | None:
+    """The warning for a variant whose share is under LOW_SHARE (None otherwise)."""
+    if share >= LOW_SHARE:
+        return None
+    shown = sorted(set(converted))
+    which = (
+        (", ".join(shown) + " only")
+        if 0 < len(shown) <= 3
+        else f"{len(shown)} of {len(_weight_sizes(model))} weight tensors"
+    )
+    template = MSG_LOW_SHARE if family == "quantization" else MSG_LOW_SHARE_PRUNED
+    return template.format(
+        method_id=method_id, share=share, which=which, untouched=_untouched(model, converted)
+    )
 
 
 def _method_code(method: CompressionMethod) -> str:

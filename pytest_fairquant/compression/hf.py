@@ -24,6 +24,8 @@ from .core import (
     _target_names,
     _unchanged,
     check_skip,
+    compressed_share,
+    low_share_message,
     storage_bytes,
     unchanged_error,
 )
@@ -126,6 +128,8 @@ def load_quantized_pretrained(
     converted, skipped = _diff(dense, variant, method)
     sparsity, by_module = _sparsity(variant)
     versions = {**method.versions(), **{p: version(p) for p in ("transformers", "accelerate")}}  # type: ignore[attr-defined]
+    share = compressed_share(dense, converted)
+    share_warning = low_share_message(dense, method_id, "quantization", converted, share)
     variant.fairquant_info = CompressionInfo(
         method_id=method_id,
         family="quantization",
@@ -142,6 +146,12 @@ def load_quantized_pretrained(
         wall_time_s=wall,
         base_fingerprint=model_fingerprint(dense),
         method_code=_method_code(method),
+        compressed_share=share,
+        share_warning=share_warning,
     )
+    if share_warning is not None:
+        from .core import LOG
+
+        LOG.warning(share_warning)
     loaded: nn.Module = variant
     return loaded

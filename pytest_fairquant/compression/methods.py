@@ -230,6 +230,14 @@ class _HalfPrecision(_Method):
 
         return HalfPrecisionModel(model, getattr(torch, self.dtype))
 
+    def measure(self, original: nn.Module, variant: nn.Module) -> dict[str, Any]:
+        """Every floating parameter is cast, not only the Linear/Conv weights."""
+        from .core import parameter_elements
+
+        total = parameter_elements(original)
+        cast = sum(p.numel() for p in original.parameters() if p.is_floating_point())
+        return {"share": cast / total if total else 0.0}
+
 
 @dataclass(frozen=True)
 class Float16(_HalfPrecision):
@@ -752,3 +760,29 @@ BUILTINS: tuple[tuple[str, MethodFactory, str | None], ...] = (
     ("ln-structured-{sparsity}", LnStructured, "ln-structured-0.5"),
     ("nm-{n}:{m}", NMSparsity, "nm-2:4"),
 )
+
+
+def all_builtins() -> tuple[tuple[str, MethodFactory, str | None], ...]:
+    """BUILTINS and the methods whose backends live in modules of their own (calibrating,
+    ONNX Runtime, weight-only), which import from this one."""
+    from .onnx import OnnxInt8Dynamic, OnnxInt8Static
+    from .pt2e import StaticInt8
+    from .weight_only import (
+        GptqInt4,
+        HqqInt4,
+        QuantoInt4,
+        QuantoInt8,
+        TorchaoInt4Weight,
+    )
+
+    return (
+        *BUILTINS,
+        ("static-int8", StaticInt8, None),
+        ("onnx-int8-static", OnnxInt8Static, None),
+        ("onnx-int8-dynamic", OnnxInt8Dynamic, None),
+        ("quanto-int8", QuantoInt8, None),
+        ("quanto-int4", QuantoInt4, None),
+        ("hqq-int4", HqqInt4, None),
+        ("torchao-int4-weight", TorchaoInt4Weight, None),
+        ("gptq-int4", GptqInt4, None),
+    )

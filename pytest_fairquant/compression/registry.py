@@ -169,7 +169,7 @@ def _load_builtins() -> None:
     _REGISTRY.builtins_loaded = True
     from . import methods
 
-    for pattern, factory, example in methods.BUILTINS:
+    for pattern, factory, example in methods.all_builtins():
         register_method(pattern, factory, example=example)
 
 

@@ -1,0 +1,132 @@
+"""static-int8 (torchao PT2E) and the ONNX Runtime variants on real models.
+
+resnet18 with random weights (no download) and the trained digits CNN of
+examples/vision_digits (trained once, cached under the example's .fairquant_cache).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from pytest_fairquant import assert_no_bias_amplification
+from pytest_fairquant.compression import (
+    MSG_NOT_EXPORTABLE,
+    calibration_split,
+    compress,
+    compression_info,
+)
+from pytest_fairquant.errors import CompressionError
+from pytest_fairquant.evaluate import predict
+
+pytest.importorskip("torchao.quantization.pt2e.quantize_pt2e")
+torch.set_num_threads(1)
+
+DIGITS = Path(__file__).parents[1] / "examples" / "vision_digits"
+
+
+@pytest.fixture(scope="module")
+def resnet18() -> nn.Module:
+    import torchvision
+
+    torch.manual_seed(0)
+    return torchvision.models.resnet18(weights=None).eval()
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple[nn.Module, object]:
+    sys.path.insert(0, str(DIGITS))
+    try:
+        import digits_model
+    finally:
+        sys.path.remove(str(DIGITS))
+    return digits_model.load_model(), digits_model.load_split()
+
+
+def accuracy(model: nn.Module, split: object) -> float:
+    preds = predict(model, split, device="cpu", noise_check=0)
+    return float(np.mean(preds.pred == split.labels))
+
+
+def conv_and_linear(model: nn.Module) -> list[str]:
+    return [n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+
+def test_resnet18_static_int8_quantizes_every_conv_and_linear(resnet18: nn.Module) -> None:
+    torch.manual_seed(1)
+    variant = compress(resnet18, "static-int8", calibration=torch.randn(8, 3, 64, 64))
+    info = compression_info(variant)
+    layers = conv_and_linear(resnet18)
+    assert len(layers) == 21  # 20 Conv2d + fc
+    assert sorted(info.converted) == sorted(layers)
+    assert info.skipped == ()
+    assert info.compressed_share > 0.99 and info.share_warning is None
+    assert info.details["calibration"]["size"] == 8
+    assert info.details["observers"] == {"HistogramObserver": 21, "PerChannelMinMaxObserver": 21}
+    assert info.bytes_after < info.bytes_before / 3.5  # int8 weights, float scales
+    x = torch.randn(3, 3, 64, 64)  # another batch size than the export example
+    with torch.no_grad():
+        assert variant(x).shape == (3, 1000)
+
+
+def test_unexportable_model_names_the_unsupported_operation() -> None:
+    class Branchy(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = self.fc(x)
+            if y.sum() > 0:
+                return y
+            return -y
+
+    with pytest.raises(CompressionError) as err:
+        compress(Branchy().eval(), "static-int8", calibration=torch.randn(4, 4))
+    text = str(err.value)
+    assert text.startswith(MSG_NOT_EXPORTABLE.split("{")[0])
+    assert "Data-dependent branching" in text and "if y.sum() > 0:" in text
+
+
+def test_digits_static_int8_keeps_accuracy_and_int2_does_not(digits: tuple) -> None:
+    model, split = digits
+    calibration, evaluation = calibration_split(split, 256)
+    dense = accuracy(model, evaluation)
+    static = compress(model, "static-int8", calibration=calibration)
+    assert compression_info(static).details["calibration"]["size"] == 256
+    assert abs(accuracy(static, evaluation) - dense) <= 0.02
+    assert accuracy(compress(model, "uniform-int2"), evaluation) < dense - 0.2
+
+
+@pytest.mark.parametrize("method_id", ["onnx-int8-static", "onnx-int8-dynamic"])
+def test_digits_onnx_variants_run_through_predict_and_the_gate(
+    digits: tuple, method_id: str
+) -> None:
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    model, split = digits
+    calibration, evaluation = calibration_split(split, 128)
+    variant = compress(model, method_id, calibration=calibration)
+    info = compression_info(variant)
+    assert info.details["float_export_max_abs_diff"] <= 1e-4
+    assert info.details["execution_provider"] == "CPUExecutionProvider"
+    assert info.details["opset"] == 18 and info.details["onnxruntime"]
+    assert sorted(info.converted) == sorted(conv_and_linear(model))
+    assert abs(accuracy(variant, evaluation) - accuracy(model, evaluation)) <= 0.02
+    assert_no_bias_amplification(
+        model, variant, evaluation, attribute="marker", gap="fvo", tolerance=0.10
+    )
+
+
+def test_float_onnx_export_matches_torch(resnet18: nn.Module) -> None:
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from pytest_fairquant.compression.onnx import _export, _max_diff
+
+    x = torch.randn(4, 3, 64, 64)
+    assert _max_diff(resnet18, _export(resnet18, x, 18, "onnx-int8-static"), x) <= 1e-4
