@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from pytest_fairquant.errors import InputError
-from pytest_fairquant.stats import compare, compare_units
+from pytest_fairquant.stats import assess_gap, compare, compare_units
 from pytest_fairquant.stats._bounds import change_bounds, tango_z
 
 FAST = {"n_boot": 20, "n_permutations": 199}
@@ -40,8 +40,15 @@ def test_a_small_group_losing_the_tolerance_does_not_pass(gap: str) -> None:
     for run in range(30):
         y, base, comp, groups = _harm_at_tolerance(np.random.default_rng(run), 30)
         c = compare(
-            y, base, comp, sensitive_features=groups, gap=gap, tolerance=0.02, seed=run,
-            min_positives=5, **FAST,
+            y,
+            base,
+            comp,
+            sensitive_features=groups,
+            gap=gap,
+            tolerance=0.02,
+            seed=run,
+            min_positives=5,
+            **FAST,
         )
         verdicts.append(c.verdict)
     assert verdicts.count("pass") == 0
@@ -157,8 +164,15 @@ def test_numpy_and_torch_scalars_are_numbers(scalar: object) -> None:
     y = np.tile([0, 1], 500)
     groups = np.repeat(["a", "b"], 500)
     c = compare(
-        y, y, y, sensitive_features=groups, alpha=scalar, tolerance=scalar, seed=np.int64(3),
-        max_utility_drop=scalar, **FAST,
+        y,
+        y,
+        y,
+        sensitive_features=groups,
+        alpha=scalar,
+        tolerance=scalar,
+        seed=np.int64(3),
+        max_utility_drop=scalar,
+        **FAST,
     )
     assert c.alpha == pytest.approx(0.05) and c.tolerance == pytest.approx(0.05)
     assert isinstance(c.alpha, float) and c.seed == 3
@@ -189,15 +203,16 @@ def test_score_bounds_with_no_flip_are_not_zero() -> None:
     assert high[0] == pytest.approx(1.6449**2 / (30 + 1.6449**2), abs=1e-6)
     assert low[0] == pytest.approx(-high[0], abs=1e-9)
     # The bound is where the score statistic crosses the quantile.
-    z = tango_z(np.array([3.0]), np.array([1.0]), np.array([200.0]), change_bounds(
-        np.array([3.0]), np.array([1.0]), np.array([200.0]), 1.96
-    )[1])
+    z = tango_z(
+        np.array([3.0]),
+        np.array([1.0]),
+        np.array([200.0]),
+        change_bounds(np.array([3.0]), np.array([1.0]), np.array([200.0]), 1.96)[1],
+    )
     assert z[0] == pytest.approx(-1.96, abs=1e-6)
 
 
 def test_assess_gap_takes_a_numpy_threshold_and_names_a_bad_one() -> None:
-    from pytest_fairquant.stats import assess_gap
-
     y = np.tile([0, 1], 3000)
     groups = np.repeat(["a", "b"], 3000)
     ok = assess_gap(y, y, sensitive_features=groups, threshold=np.float32(0.05), n_boot=20)
@@ -229,7 +244,45 @@ def test_bias_amplification_with_a_small_cell_is_insufficient_data() -> None:
     # Identity 1 has almost only positives: its negative cell holds fewer than 10 samples.
     y = np.where(groups == 1, (rng.random(1000) < 0.99), rng.random(1000) < 0.3).astype(int)
     c = compare(
-        y, y, y, sensitive_features=groups, gap="bias_amplification", train_y_true=y,
-        train_sensitive_features=groups, tolerance=0.02, **FAST,
+        y,
+        y,
+        y,
+        sensitive_features=groups,
+        gap="bias_amplification",
+        train_y_true=y,
+        train_sensitive_features=groups,
+        tolerance=0.02,
+        **FAST,
     )
     assert c.verdict == "insufficient_data", c.reasons
+
+
+def test_a_tolerance_of_one_passes_without_a_division_by_zero() -> None:
+    """No drop of accuracy can exceed 1: the fail test's null always holds (p = 1)."""
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 400)
+    base = np.where(rng.random(400) < 0.9, y, 1 - y)
+    comp = np.where(rng.random(400) < 0.05, 1 - base, base)
+    groups = rng.integers(0, 2, 400)
+    for gap in ("accuracy_drop", "fvo"):
+        c = compare(
+            y,
+            base,
+            comp,
+            sensitive_features=groups,
+            gap=gap,
+            tolerance=1.0,
+            n_boot=20,
+            n_permutations=39,
+        )
+        assert c.verdict == "pass", (gap, c.reasons)
+
+
+def test_assess_gap_refuses_multiclass_demographic_parity_as_compare_does() -> None:
+    """Macro-averaged selection rates are 1/C in every group: such a gate could only pass."""
+    rng = np.random.default_rng(6)
+    y = rng.integers(0, 3, 300)
+    pred = rng.integers(0, 3, 300)
+    groups = rng.integers(0, 2, 300)
+    with pytest.raises(InputError, match="always 0"):
+        assess_gap(y, pred, sensitive_features=groups, gap="demographic_parity", threshold=0.1)

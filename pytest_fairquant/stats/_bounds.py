@@ -155,8 +155,10 @@ def unit_counts(cells: PairedCells, metric: str) -> UnitCounts:
     else:
         classes = np.array([1]) if c == 2 else np.arange(c)
         is_class = y[:, None] == classes[None, :]
-        member = ~is_class if metric == "fpr" else (
-            np.ones_like(is_class) if metric == "selection_rate" else is_class
+        member = (
+            ~is_class
+            if metric == "fpr"
+            else (np.ones_like(is_class) if metric == "selection_rate" else is_class)
         )
         ind_b, ind_c = pb[:, None] == classes[None, :], pc[:, None] == classes[None, :]
         if metric == "fnr":

@@ -801,12 +801,7 @@ def compare(
 
     paired = _paired_inputs(y_true, base_pred, compressed_pred, sensitive_features, sample_weight)
     data, cells = paired.data, paired.cells
-    if data.n_classes != 2 and gap == "demographic_parity":
-        raise InputError(MSG_DP_MULTICLASS.format(n_classes=data.n_classes))
-    if data.n_classes != 2 and (
-        gap == "bias_amplification" or (shown in ("tpr", "fpr", "fnr") and gap == "accuracy_drop")
-    ):
-        check_binary(data.y_true, name="y_true", metric=f"gap={gap!r}")
+    _check_task(gap, shown, data)
     if attribute is None:
         attribute = data.groups.attribute
     ba_group = 1
@@ -1076,6 +1071,19 @@ def _train_codes(train_sensitive_features: Any, names: tuple[Any, ...]) -> NDArr
 # --------------------------------------------------------------------------- one model
 
 
+def _check_task(gap: str, shown: str, data: LabelData) -> None:
+    """Refuse a gap the task cannot define, as ``compare`` and ``assess_gap`` both must.
+
+    Multiclass demographic parity is 1/n_classes in every group (a gate that always passes).
+    """
+    if data.n_classes != 2 and gap == "demographic_parity":
+        raise InputError(MSG_DP_MULTICLASS.format(n_classes=data.n_classes))
+    if data.n_classes != 2 and (
+        gap == "bias_amplification" or (shown in ("tpr", "fpr", "fnr") and gap == "accuracy_drop")
+    ):
+        check_binary(data.y_true, name="y_true", metric=f"gap={gap!r}")
+
+
 def assess_gap(
     y_true: Any,
     y_pred: Any,
@@ -1116,6 +1124,7 @@ def assess_gap(
     check_interval(interval)
     paired = _paired_inputs(y_true, y_pred, y_pred, sensitive_features, sample_weight)
     shown = _GAP_METRIC[gap]
+    _check_task(gap, shown, paired.data)
     metrics = ("tpr", "fpr") if gap == "equalized_odds" else (shown,)
 
     def statistic(tb: NDArray[np.float64], tc: NDArray[np.float64]) -> NDArray[np.float64]:

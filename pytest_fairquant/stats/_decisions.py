@@ -121,6 +121,9 @@ def paired_drop_test(n_harmed: int, n_helped: int, n: int, tolerance: float) -> 
     """
     if tolerance == 0:
         return mcnemar_one_sided(n_harmed, n_helped)
+    if tolerance >= 1:
+        # A drop of accuracy cannot exceed 1: the null holds for every outcome.
+        return 1.0
     b, c, big_n, d0 = float(n_harmed), float(n_helped), float(n), float(tolerance)
     a_coef = 2.0 * big_n
     b_coef = -b - c + (2.0 * big_n - b + c) * d0
