@@ -224,7 +224,7 @@ def _group_name(keys: tuple[str, ...]) -> str:
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
-    """Validate markers, and run each method's tests as one block so its variant lives briefly.
+    """Run each method's tests as one block so its variant lives briefly.
 
     Under ``pytest -n N --dist loadgroup`` each method's tests are also one xdist group, so one
     worker runs them all and the variant is compressed once in the whole run.
@@ -232,10 +232,6 @@ def pytest_collection_modifyitems(
     first_seen: dict[tuple[str, ...], int] = {}
     grouped = _loadgroup(config)
     for item in items:
-        try:
-            item.stash[item_settings_key] = _test_settings(config, item)
-        except ConfigError as err:
-            raise pytest.UsageError(f"fairquant: {err}") from err
         _offer_group_report(item)
         keys = _variant_key(item)
         first_seen.setdefault(keys, len(first_seen))
@@ -244,6 +240,19 @@ def pytest_collection_modifyitems(
     if len(first_seen) > 1:
         items.sort(key=lambda item: first_seen[_variant_key(item)])
     _import_factories(config, items)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Resolve and validate each test's settings once every hook has marked the items.
+
+    Not in ``pytest_collection_modifyitems``: that one runs first, and a marker a conftest adds
+    in its own ``pytest_collection_modifyitems`` would be ignored without a word.
+    """
+    for item in session.items:
+        try:
+            item.stash[item_settings_key] = _test_settings(session.config, item)
+        except ConfigError as err:
+            raise pytest.UsageError(f"fairquant: {err}") from err
 
 
 def _import_factories(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -131,6 +131,25 @@ def test_marker_sets_the_inconclusive_outcome_for_one_test(pytester: pytest.Pyte
     result.assert_outcomes(xfailed=1, failed=3, deselected=4)
 
 
+def test_a_marker_a_conftest_adds_at_collection_is_honoured(pytester: pytest.Pytester) -> None:
+    """Teams mark tests from a conftest's ``pytest_collection_modifyitems``; the plugin's own
+    hook runs first (xdist needs its groups early), so it used to read the settings before the
+    conftest's marker existed and silently gated with the session settings."""
+    pytester.makepyfile(test_marked=GATES)
+    pytester.makeconftest(
+        """
+import pytest
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.name == "test_inconclusive":
+            item.add_marker(pytest.mark.fairquant(inconclusive="xfail"))
+"""
+    )
+    result = pytester.runpytest("-k", "inconclusive or insufficient", "-p", "no:hypothesispytest")
+    result.assert_outcomes(xfailed=1, failed=3, deselected=4)
+
+
 def test_failure_text_is_pinned(gates: pytest.Pytester) -> None:
     result = gates.runpytest("-k", "test_fail and not fvo")
     result.assert_outcomes(failed=1, deselected=7)
