@@ -307,3 +307,25 @@ def _weights(model: nn.Module) -> dict[str, torch.Tensor]:
         elif isinstance(module, nn.MultiheadAttention):
             out[f"{name}.in_proj_weight"] = module.in_proj_weight.detach()
     return out
+
+
+@pytest.mark.parametrize(
+    ("compute_dtype", "fused"), [("float32", False), ("float16", False), ("bfloat16", True)]
+)
+def test_a_4bit_layer_computes_in_its_compute_dtype_on_every_cpu(
+    monkeypatch: pytest.MonkeyPatch, compute_dtype: str, fused: bool
+) -> None:
+    """bnb's AVX512-BF16 CPU kernel computes in bfloat16 whatever the layer asks for.
+
+    On such a host a float32 NF4 variant predicted differently than on any other (the tabular
+    example's verdicts changed with the CI machine); only a bfloat16 layer may take that kernel.
+    The host here may lack the instructions, so bitsandbytes is told it has them.
+    """
+    import bitsandbytes.nn.modules as bnb_modules
+
+    monkeypatch.setattr(bnb_modules, "has_avx512bf16", lambda: True)
+    model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 32))
+    variant = compress(model, "bnb-nf4", compute_dtype=compute_dtype)
+    layers = [m for m in variant.modules() if isinstance(m, bnb_modules.Linear4bit)]
+    assert len(layers) == 2
+    assert [m.support_avx512bf16_for_cpu for m in layers] == [fused, fused]

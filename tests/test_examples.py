@@ -94,25 +94,29 @@ def test_tabular_credit(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout[-4000:]
     verdicts = _verdicts(report)
     gaps = ("fvo", "equalized_odds", "demographic_parity")
-    # NF4 costs accuracy beyond the utility guard and 50% sparsity collapses the MLP: every
-    # gate of theirs fails, though every gap narrows (demographic parity by 0.14 at -0.36
-    # accuracy used to pass). 153 women cannot decide a 3-point tolerance under int8.
-    assert _not_passed(verdicts) == {
-        **{f"test_quantization_keeps_gaps[bnb-nf4-{gap}]": "fail" for gap in gaps},
+    # 50% sparsity collapses the MLP: every gate of theirs fails, though every gap narrows
+    # (demographic parity by 0.14 at -0.36 accuracy used to pass). NF4 costs White arrestees
+    # 0.027: undecided at a 3-point tolerance, except demographic parity (bound 0.025). 153 women
+    # cannot decide a 3-point tolerance under any method.
+    nf4_fvo = "test_quantization_keeps_gaps[bnb-nf4-fvo]"
+    # Its upper bound is 0.0302 against 0.03: a last-bit difference of float32 may pass it.
+    assert verdicts[nf4_fvo] in ("pass", "inconclusive")
+    assert {k: v for k, v in _not_passed(verdicts).items() if k != nf4_fvo} == {
         **{f"test_pruning_keeps_gaps[global-magnitude-0.5-{gap}]": "fail" for gap in gaps},
-        "test_quantization_costs_no_group_accuracy[bnb-nf4]": "fail",
         "test_pruning_costs_no_group_accuracy[global-magnitude-0.5]": "fail",
-        "test_sex_gap_where_the_data_can_tell[bnb-nf4]": "fail",
+        "test_quantization_keeps_gaps[bnb-nf4-equalized_odds]": "inconclusive",
+        "test_quantization_costs_no_group_accuracy[bnb-nf4]": "inconclusive",
         **{
             f"test_sex_gap_where_the_data_can_tell[{method}]": "inconclusive"
-            for method in ("torch-dynamic-int8", "uniform-int8", "bnb-int8")
+            for method in ("torch-dynamic-int8", "uniform-int8", "bnb-int8", "bnb-nf4")
         },
     }
+    assert verdicts["test_quantization_keeps_gaps[bnb-nf4-demographic_parity]"] == "pass"
     assert verdicts["test_quantization_keeps_gaps[uniform-int8-equalized_odds]"] == "pass"
     assert verdicts["test_dense_model_fvo_by_colour"] == "pass"
     dp = _comparisons(report)["test_pruning_keeps_gaps[global-magnitude-0.5-demographic_parity]"]
     assert _collapsed(dp) and dp["delta"] < -0.1
-    assert "13 passed, 12 xfailed" in done.stdout
+    assert "14 passed, 11 xfailed" in done.stdout
 
 
 def test_clip_fairface_on_the_generated_fixture(tmp_path: Path) -> None:
@@ -141,7 +145,7 @@ def test_run_all_prints_the_summary_and_report_paths() -> None:
     )
     assert done.returncode == 0, done.stdout[-4000:]
     # The strict xfails (fails and the explicit inconclusive) count as success.
-    assert "tabular_credit  ok      13 passed, 12 xfailed" in done.stdout
+    assert "tabular_credit  ok      14 passed, 11 xfailed" in done.stdout
     assert done.stdout.rstrip().endswith("reports/tabular_credit.html")
 
 

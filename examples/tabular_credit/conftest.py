@@ -1,4 +1,4 @@
-"""Method × test pairs that genuinely fail on this model, shown as strict expected failures."""
+"""Method × test pairs that genuinely fail, or that this test set cannot decide, on this model."""
 
 from __future__ import annotations
 
@@ -8,17 +8,6 @@ import pytest
 #: strict xfail would also swallow an inconclusive verdict, so ``tests/test_examples.py`` pins
 #: that each of these is a ``fail``.
 EXPECTED_FAILURES = {
-    ("test_quantization_keeps_gaps", "bnb-nf4"): (
-        "NF4 costs both groups accuracy (White -0.079, Black -0.036), beyond the 0.05 utility "
-        "guard: FVO, equalized odds and demographic parity narrow by 0.043, 0.015 and 0.013 "
-        "because both groups got worse"
-    ),
-    ("test_quantization_costs_no_group_accuracy", "bnb-nf4"): (
-        "NF4 costs White arrestees 0.079 accuracy (tolerance 0.03, utility guard 0.05)"
-    ),
-    ("test_sex_gap_where_the_data_can_tell", "bnb-nf4"): (
-        "NF4 costs men 0.069 and women 0.065 accuracy: the utility guard fails it"
-    ),
     ("test_pruning_keeps_gaps", "global-magnitude-0.5"): (
         "50% sparsity collapses the MLP (White -0.36, Black -0.15 accuracy): FVO, equalized odds "
         "and demographic parity narrow by 0.057, 0.150 and 0.142 because every group got worse "
@@ -30,8 +19,28 @@ EXPECTED_FAILURES = {
 }
 
 
+#: Tests this test set cannot decide: the gate answers inconclusive (never a pass), shown as
+#: XFAIL with the gate's own message, and a significant growth of the gap would still fail. NF4
+#: costs White arrestees 0.027 accuracy and Black 0.015: within the utility guard (0.05), too
+#: close to the 3-point tolerance for 503 Black and 1,590 White arrestees (README.md's table).
+UNDECIDED = frozenset(
+    {
+        # FVO narrows by 0.011; its upper 95% bound, 0.030, is at the tolerance.
+        "test_quantization_keeps_gaps[bnb-nf4-fvo]",
+        # Over the 365 arrestees not released, the bound is 0.15 > 0.10.
+        "test_quantization_keeps_gaps[bnb-nf4-equalized_odds]",
+        # White arrestees lose 0.027, bound 0.038 > 0.03.
+        "test_quantization_costs_no_group_accuracy[bnb-nf4]",
+        # 153 women cannot bound the change by 0.03.
+        "test_sex_gap_where_the_data_can_tell[bnb-nf4]",
+    }
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
+        if item.name in UNDECIDED:
+            item.add_marker(pytest.mark.fairquant(inconclusive="xfail"))
         callspec = getattr(item, "callspec", None)
         if callspec is None:
             continue

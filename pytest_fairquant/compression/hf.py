@@ -29,7 +29,7 @@ from .core import (
     storage_bytes,
     unchanged_error,
 )
-from .methods import guard_cpu_repack
+from .methods import guard_cpu_kernel
 from .registry import build_method
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ def load_quantized_pretrained(
 
         for layer in variant.modules():
             if isinstance(layer, Linear4bit):
-                guard_cpu_repack(layer, 64)
+                guard_cpu_kernel(layer, 64)
     if _unchanged(dense, variant):
         raise unchanged_error(dense, method_id)
     converted, skipped = _diff(dense, variant, method)
