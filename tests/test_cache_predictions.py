@@ -13,8 +13,8 @@ import pytest
 import torch
 from torch import nn
 
-from pytest_fairquant.cache import MSG_CORRUPT, CacheWarning, PredictionCache
 from pytest_fairquant import DemographicSplit
+from pytest_fairquant.cache import MSG_CORRUPT, CacheWarning, PredictionCache
 from pytest_fairquant.evaluate import NonFiniteOutputs, evaluate_variants, predict
 from pytest_fairquant.fingerprint import model_fingerprint
 from pytest_fairquant.tasks.classification import ClassificationTask

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from pytest_fairquant import metrics as M
-from pytest_fairquant.predictions import Predictions
 from pytest_fairquant.gate import GateContext, assert_no_bias_amplification, gate_context
+from pytest_fairquant.predictions import Predictions
 from pytest_fairquant.settings import Settings
 from pytest_fairquant.stats import Comparison
 

@@ -16,7 +16,6 @@ import pytest
 from pytest_fairquant.compression import compression_info
 from pytest_fairquant.predictions import Predictions
 
-
 #: (method, split fingerprint) -> its ranking: each model ranks once, however many gaps read it.
 #: ``model`` and ``demographic_split`` are test-scoped (a sub-directory may override them), so
 #: the memo lives here rather than in a session fixture.

@@ -138,8 +138,8 @@ def write_reports(paths: Sequence[str | Path], report: Mapping[str, Any]) -> lis
 
 
 __all__ = [
-    "MSG_NO_HTML",
     "MSG_NOT_WRITTEN",
+    "MSG_NO_HTML",
     "REPORT_SCHEMA",
     "ComparisonRow",
     "SessionReport",

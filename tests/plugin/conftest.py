@@ -15,12 +15,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from gate_sources import TWO_GATES
 
 # In-process pytester runs restore sys.modules afterwards: torch cannot be imported twice in one
 # process, and a re-imported pytest_fairquant module would make a second DemographicSplit class
 # (the package caches its lazy exports). Loading them here keeps one copy across inner runs.
-import torch  # noqa: F401
+import torch
+from gate_sources import TWO_GATES
 
 import pytest_fairquant.data.split
 import pytest_fairquant.metrics  # noqa: F401

@@ -8,7 +8,6 @@ import json
 from typing import Any
 
 import pytest
-
 from gate_sources import TWO_GATES
 
 OUTCOMES = (

@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_snapshot import TEST, _snapshot_file
 
 from pytest_fairquant.errors import SnapshotError
 from pytest_fairquant.snapshot import MSG_CORRUPT, SCHEMA, validate
-
-from test_snapshot import TEST, _snapshot_file
 
 STORED: dict[str, Any] = {
     "schema": SCHEMA,
