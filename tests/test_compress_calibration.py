@@ -50,15 +50,24 @@ def test_share_of_a_linear_only_backend_on_a_conv_net(caplog: pytest.LogCaptureF
     torch.manual_seed(0)
     model = ConvNet().eval()
     with caplog.at_level(logging.WARNING, logger="pytest_fairquant.compression"):
-        info = compression_info(compress(model, "uniform-int8", skip=["conv", "conv2"]))
+        info = compression_info(compress(model, "bnb-int8"))
     total = sum(p.numel() for p in model.parameters())
     assert info.compressed_share == pytest.approx(model.fc.weight.numel() / total)
     assert info.share_warning == (
-        f"uniform-int8: {info.compressed_share:.1%} of weights quantized (fc only): "
+        f"bnb-int8: {info.compressed_share:.1%} of weights quantized (fc only): "
         "convolutions untouched"
     )
     assert info.share_warning in caplog.text
     assert info.to_dict()["compressed_share"] == info.compressed_share
+
+
+def test_layers_a_skip_list_kept_are_named_as_skipped() -> None:
+    """Not "convolutions untouched", as if the method could not take them."""
+    info = compression_info(compress(ConvNet().eval(), "uniform-int8", skip=["conv", "conv2"]))
+    assert info.share_warning == (
+        f"uniform-int8: {info.compressed_share:.1%} of weights quantized (fc only; skipped as "
+        "asked: conv, conv2): the other parameters untouched"
+    )
 
 
 def test_full_share_and_no_warning() -> None:

@@ -455,7 +455,7 @@ def compress(
     }
     share = float(measured.get("share", compressed_share(model, converted)))
     family = str(getattr(method, "family", "custom"))
-    share_warning = low_share_message(model, method_id, family, converted, share)
+    share_warning = low_share_message(model, method_id, family, converted, share, skip)
     info = CompressionInfo(
         method_id=method_id,
         family=family,
@@ -508,8 +508,9 @@ def compressed_share(model: nn.Module, converted: tuple[str, ...]) -> float:
     return min(1.0, done / total) if total else 0.0
 
 
-def _untouched(model: nn.Module, converted: tuple[str, ...]) -> str:
-    """What the variant left in float, by kind: "convolutions", "linear layers"..."""
+def _untouched(model: nn.Module, converted: tuple[str, ...], asked: tuple[str, ...] = ()) -> str:
+    """What the variant left in float, by kind: "convolutions", "linear layers"..., apart from
+    the layers (and everything inside them) that the ``asked`` skip list kept."""
     from torch import nn
     from torch.nn.modules.conv import _ConvNd
 
@@ -518,7 +519,7 @@ def _untouched(model: nn.Module, converted: tuple[str, ...]) -> str:
     done = set(converted)
     kinds: dict[str, None] = {}
     for name, module, attr in weight_targets(model, _ALL_KINDS):
-        if name in done:
+        if name in done or any(name == a or name.startswith(a + ".") for a in asked):
             continue
         if attr != "weight" or isinstance(module, nn.MultiheadAttention):
             kinds["attention projections"] = None
@@ -533,9 +534,16 @@ def _untouched(model: nn.Module, converted: tuple[str, ...]) -> str:
 
 
 def low_share_message(
-    model: nn.Module, method_id: str, family: str, converted: tuple[str, ...], share: float
+    model: nn.Module,
+    method_id: str,
+    family: str,
+    converted: tuple[str, ...],
+    share: float,
+    asked: tuple[str, ...] = (),
 ) -> str | None:
-    """The warning for a variant whose share is under LOW_SHARE (None otherwise)."""
+    """The warning for a variant whose share is under LOW_SHARE (None otherwise); the layers
+    the ``asked`` skip list kept in float are named as such, not as layers the method cannot
+    take."""
     if share >= LOW_SHARE:
         return None
     shown = sorted(set(converted))
@@ -544,10 +552,14 @@ def low_share_message(
         if 0 < len(shown) <= 3
         else f"{len(shown)} of {len(_weight_sizes(model))} weight tensors"
     )
+    if asked:
+        kept = sorted(set(asked))
+        which += "; skipped as asked: " + (
+            ", ".join(kept) if len(kept) <= 3 else f"{len(kept)} layers"
+        )
     template = MSG_LOW_SHARE if family == "quantization" else MSG_LOW_SHARE_PRUNED
-    return template.format(
-        method_id=method_id, share=share, which=which, untouched=_untouched(model, converted)
-    )
+    untouched = _untouched(model, converted, asked)
+    return template.format(method_id=method_id, share=share, which=which, untouched=untouched)
 
 
 def _method_code(method: CompressionMethod) -> str:

@@ -129,7 +129,7 @@ def load_quantized_pretrained(
     sparsity, by_module = _sparsity(variant)
     versions = {**method.versions(), **{p: version(p) for p in ("transformers", "accelerate")}}  # type: ignore[attr-defined]
     share = compressed_share(dense, converted)
-    share_warning = low_share_message(dense, method_id, "quantization", converted, share)
+    share_warning = low_share_message(dense, method_id, "quantization", converted, share, skip)
     variant.fairquant_info = CompressionInfo(
         method_id=method_id,
         family="quantization",
