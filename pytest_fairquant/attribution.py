@@ -18,7 +18,7 @@ the layers it compresses, so "one layer alone" prunes that layer to S by itself.
 from __future__ import annotations
 
 import argparse
-import json
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,7 +38,7 @@ __all__ = [
     "MSG_NO_LAYERS",
     "Attribution",
     "LayerAttribution",
-    "add_attribute_parser",
+    "add_attribute_arguments",
     "attribute_harm",
     "compressible_layers",
     "run_attribute",
@@ -213,7 +213,15 @@ class _Gate:
     def variant(self, skip: Sequence[str]) -> nn.Module:
         from .compression import compress
 
-        return compress(self.dense, self.method, **({"skip": list(skip)} if skip else {}))
+        # Each trial leaves layers in float on purpose: its low-share warning is no news (the
+        # table reports the share that the skip list keeps compressed).
+        compression_log = logging.getLogger("pytest_fairquant.compression")
+        level = compression_log.level
+        compression_log.setLevel(logging.ERROR)
+        try:
+            return compress(self.dense, self.method, **({"skip": list(skip)} if skip else {}))
+        finally:
+            compression_log.setLevel(level)
 
     def compare(self, model: nn.Module) -> Comparison:
         from .evaluate import predict
@@ -419,58 +427,33 @@ def _greedy_skip(
 # ----------------------------------------------------------------------------- command line
 
 
-def load_factory(spec: str) -> Any:
-    """``"module:callable"`` → what the callable returns (an object that is not callable as is)."""
-    import importlib
-
-    module, _, name = spec.partition(":")
-    if not module or not name:
-        raise InputError(f"expected MODULE:CALLABLE, got {spec!r}")
-    value = getattr(importlib.import_module(module), name)
-    return value() if callable(value) and not hasattr(value, "parameters") else value
-
-
-def add_attribute_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """``fairquant attribute --model M:F --data M:F --method ID --attribute A [...]``."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "attribute",
-        help="rank layers by their share of a method's harm and find a skip list that passes",
-        description="Compress one layer at a time and leave one out at a time, gate each "
-        "variant with the paired statistics of assert_no_bias_amplification, rank the layers by "
-        "share of the gap change and find the smallest skip list (greedy) with which the gate "
-        "passes. Exit 0 when a skip list was found (or none is needed), 1 otherwise.",
+def add_attribute_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of ``fairquant attribute`` beyond the model, data and gate settings."""
+    parser.add_argument("--method", required=True, metavar="ID", help="the method to attribute")
+    parser.add_argument(
+        "--budget", type=int, default=None, help="most layers to attribute (the largest first)"
     )
-    parser.add_argument("--model", required=True, metavar="MODULE:CALLABLE")
-    parser.add_argument("--data", required=True, metavar="MODULE:CALLABLE")
-    parser.add_argument("--method", required=True, metavar="ID")
-    parser.add_argument("--attribute", default=None)
-    parser.add_argument("--gap", default="fvo")
-    parser.add_argument("--tolerance", type=float, default=0.02)
-    parser.add_argument("--budget", type=int, default=None, help="most layers to attribute")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", metavar="PATH", default=None, help="write the result as JSON")
-    parser.set_defaults(func=run_attribute)
-    return parser
 
 
-def run_attribute(args: argparse.Namespace) -> int:
+def run_attribute(
+    args: argparse.Namespace,
+    model: nn.Module,
+    split: DemographicSplit,
+    *,
+    device: Any,
+    gate: Mapping[str, Any],
+) -> tuple[str, dict[str, Any], bool]:
+    """``fairquant attribute``: its table, its JSON, and whether a skip list was found."""
     result = attribute_harm(
-        load_factory(args.model),
+        model,
         args.method,
-        load_factory(args.data),
+        split,
         attribute=args.attribute,
-        gap=args.gap,
-        tolerance=args.tolerance,
         budget=args.budget,
-        device=args.device,
-        seed=args.seed,
+        device=device,
+        **gate,
     )
-    print(format_attribution(result))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(result.to_dict(), f, indent=2, sort_keys=True)
-    return 0 if result.skip is not None else 1
+    return format_attribution(result), result.to_dict(), result.skip is not None
 
 
 def _signed(value: float | None) -> str:

@@ -16,18 +16,19 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import functools
 import json
 import logging
 import math
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 from .errors import ConfigError, FairquantError
 from .report.format import as_float, bounds, interval, number, text_table
-from .report.model import ComparisonRow, SessionReport, TestRecord
+from .report.model import REPORT_SCHEMA, ComparisonRow, SessionReport, TestRecord
 
 MSG_NO_FILE = "{path}: no such file"
 MSG_BAD_JSON = "{path}: not readable as JSON: {error}"
@@ -475,7 +476,7 @@ def _flags(text: str) -> str:
 def _sweep_settings(args: argparse.Namespace) -> Any:
     """The sweep's settings as the plugin resolves them: flags > the pytest configuration file
     (``-c``, else the one pytest would find from the working directory) > defaults."""
-    from .settings import find_ini, read_ini, resolve
+    from .settings import find_ini, ini_pythonpath, read_ini, resolve
 
     cli = {name: getattr(args, name) for name in _SETTING_FLAGS}
     cli.update(model=args.model, data=args.data)
@@ -488,6 +489,8 @@ def _sweep_settings(args: argparse.Namespace) -> Any:
             raise UsageError(MSG_NO_CONFIG.format(path=ini_file))
         try:
             ini, unknown = read_ini(ini_file)
+            # As pytest does before it imports conftest.py and the tests that name factories.
+            sys.path[:0] = [str(d) for d in ini_pythonpath(ini_file) if str(d) not in sys.path]
         except ConfigError as err:
             raise UsageError(str(err)) from err
         for key in unknown:
@@ -601,6 +604,96 @@ def _methods_list(text: str) -> list[str]:
     return [m for m in text.replace(",", " ").split() if m]
 
 
+class ModelCommand(Protocol):
+    """A command on one method of the configured model: its text, its JSON and whether it
+    found what it looked for (exit 0, else 1)."""
+
+    def __call__(
+        self,
+        args: argparse.Namespace,
+        model: Any,
+        split: Any,
+        *,
+        device: Any,
+        gate: Mapping[str, Any],
+    ) -> tuple[str, dict[str, Any], bool]: ...
+
+
+def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """The model, the data and every gate setting, as ``fairquant sweep`` and the plugin read
+    them: flags > the pytest configuration file > defaults."""
+    parser.add_argument(
+        "--model", metavar="MODULE:CALLABLE", help="model factory (default: fairquant_model)"
+    )
+    parser.add_argument(
+        "--data", metavar="MODULE:CALLABLE", help="split factory (default: fairquant_data)"
+    )
+    parser.add_argument(
+        "-c",
+        "--config-file",
+        metavar="FILE",
+        help="the pytest configuration file whose fairquant_* settings the command uses "
+        "(default: the one pytest would find from the working directory); flags override it",
+    )
+    parser.add_argument(
+        "--no-config",
+        action="store_true",
+        help="ignore any pytest configuration file: flags and defaults only",
+    )
+    from .settings import OPTIONS_BY_NAME
+
+    for name in _SETTING_FLAGS:
+        option = OPTIONS_BY_NAME[name]
+        parser.add_argument(
+            "--" + name.replace("_", "-"), dest=name, metavar=option.metavar, help=option.help
+        )
+
+
+def _add_model_command(
+    subs: Any,
+    name: str,
+    add_arguments: Callable[[argparse.ArgumentParser], None],
+    run: ModelCommand,
+    **texts: str,
+) -> None:
+    parser = subs.add_parser(name, **texts)
+    add_arguments(parser)
+    parser.add_argument(
+        "--json",
+        metavar="PATH",
+        help="also write the result as JSON (a file there that fairquant did not write is refused)",
+    )
+    _add_config_arguments(parser)
+    parser.set_defaults(func=functools.partial(cmd_model, run))
+
+
+def cmd_model(run: ModelCommand, args: argparse.Namespace) -> int:
+    """``fairquant attribute``/``mitigate``: one method on the configured model and split,
+    prepared and gated with the settings a test of the plugin would use."""
+    from .report import check_report_path, write_json
+    from .run import FairnessRun
+    from .settings import GATE_SETTINGS
+
+    args.methods = [args.method]
+    settings = _sweep_settings(args)
+    if args.json is not None:
+        try:
+            check_report_path(args.json, flag="--json")
+        except ConfigError as err:
+            raise UsageError(str(err)) from err
+    fairness = FairnessRun(settings)
+    _check_methods(fairness)
+    model = _load(fairness, "model")
+    split = fairness.prepare(_load(fairness, "data"))
+    gate = {name: getattr(settings, name) for name in GATE_SETTINGS}
+    text, result, found = run(args, model, split, device=settings.device, gate=gate)
+    print(text)
+    if args.json is not None:
+        write_json(Path(args.json), {"schema": f"{REPORT_SCHEMA}#{args.command}", **result})
+        print(f"fairquant: {args.command} result written to {args.json}")
+    return EXIT_OK if found else EXIT_FAIL
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="fairquant",
@@ -625,12 +718,6 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=SWEEP_EXIT_CODES,
     )
     sweep.add_argument(
-        "--model", metavar="MODULE:CALLABLE", help="model factory (default: fairquant_model)"
-    )
-    sweep.add_argument(
-        "--data", metavar="MODULE:CALLABLE", help="split factory (default: fairquant_data)"
-    )
-    sweep.add_argument(
         "--methods",
         nargs="+",
         type=_methods_list,
@@ -639,26 +726,8 @@ def build_parser() -> argparse.ArgumentParser:
         "fairquant_methods, else fairquant_quantization and fairquant_pruning of the "
         "configuration file)",
     )
-    sweep.add_argument(
-        "-c",
-        "--config-file",
-        metavar="FILE",
-        help="the pytest configuration file whose fairquant_* settings the sweep uses (default: "
-        "the one pytest would find from the working directory); flags override it",
-    )
-    sweep.add_argument(
-        "--no-config",
-        action="store_true",
-        help="ignore any pytest configuration file: flags and defaults only",
-    )
     sweep.add_argument("--report", required=True, metavar="PATH", help="out.html or out.json")
-    for name in _SETTING_FLAGS:
-        from .settings import OPTIONS_BY_NAME
-
-        option = OPTIONS_BY_NAME[name]
-        sweep.add_argument(
-            "--" + name.replace("_", "-"), dest=name, metavar=option.metavar, help=option.help
-        )
+    _add_config_arguments(sweep)
     sweep.set_defaults(func=cmd_sweep)
 
     report = subs.add_parser("report", help="render a JSON report as HTML")
@@ -686,6 +755,34 @@ def build_parser() -> argparse.ArgumentParser:
         help=ALLOW_HELP,
     )
     compare.set_defaults(func=cmd_compare)
+
+    from .attribution import add_attribute_arguments, run_attribute
+    from .mitigation import add_mitigate_arguments, run_mitigate
+
+    _add_model_command(
+        subs,
+        "attribute",
+        add_attribute_arguments,
+        run_attribute,
+        help="which layers did the harm: rank them and find a skip list with which the gate passes",
+        description="Compress one layer at a time and leave one out at a time, gate each "
+        "variant with the statistics of assert_no_bias_amplification under the configured "
+        "settings, rank the layers by their share of the gap's change and find the smallest "
+        "skip list (greedy, then backward elimination) with which the gate passes. Exit 0 when "
+        "one was found (or none is needed), 1 otherwise, 2 on a usage error.",
+    )
+    _add_model_command(
+        subs,
+        "mitigate",
+        add_mitigate_arguments,
+        run_mitigate,
+        help="fit post-hoc mitigations on a calibration part and re-gate on the held-out part",
+        description="Compress the model, fit threshold calibration, the uncertainty overrides "
+        "and calibrated equalized odds on a stratified calibration part of the split, re-run "
+        "the gate on the held-out part and print the verdicts and the accuracy before and "
+        "after. Exit 0 when the gate passes before or after some mitigation, 1 otherwise, 2 on "
+        "a usage error.",
+    )
     return parser
 
 

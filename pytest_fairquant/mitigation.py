@@ -28,7 +28,6 @@ enrichment of the actual CIEs (flips) among the flagged samples.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -58,7 +57,7 @@ __all__ = [
     "RiskForecast",
     "ThresholdCalibration",
     "UncertaintyOverride",
-    "add_mitigate_parser",
+    "add_mitigate_arguments",
     "default_mitigations",
     "holdout_split",
     "mitigate",
@@ -618,28 +617,15 @@ def mitigate(
 # ----------------------------------------------------------------------------- command line
 
 
-def add_mitigate_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """``fairquant mitigate --model M:F --data M:F --method ID [...]``."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "mitigate",
-        help="fit post-hoc mitigations on a calibration part and re-gate on the held-out part",
-        description="Compress the model, fit threshold calibration, uncertainty overrides and "
-        "calibrated equalized odds on a stratified calibration part of the split, re-run the "
-        "gate on the held-out part and print the verdicts and accuracy before and after. Exit 0 "
-        "when the gate passes before or after some mitigation, 1 otherwise.",
+def add_mitigate_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of ``fairquant mitigate`` beyond the model, data and gate settings."""
+    parser.add_argument("--method", required=True, metavar="ID", help="the method to mitigate")
+    parser.add_argument(
+        "--calibration",
+        type=float,
+        default=0.5,
+        help="share of the split the mitigations are fitted on (the rest is re-gated)",
     )
-    parser.add_argument("--model", required=True, metavar="MODULE:CALLABLE")
-    parser.add_argument("--data", required=True, metavar="MODULE:CALLABLE")
-    parser.add_argument("--method", required=True, metavar="ID")
-    parser.add_argument("--attribute", default=None)
-    parser.add_argument("--gap", default="fvo")
-    parser.add_argument("--tolerance", type=float, default=0.02)
-    parser.add_argument("--calibration", type=float, default=0.5, help="calibration share")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", metavar="PATH", default=None, help="write the result as JSON")
-    parser.set_defaults(func=run_mitigate)
-    return parser
 
 
 def format_mitigations(report: MitigationReport) -> str:
@@ -666,25 +652,29 @@ def format_mitigations(report: MitigationReport) -> str:
     return "\n".join(lines)
 
 
-def run_mitigate(args: argparse.Namespace) -> int:
-    from .attribution import load_factory
+def run_mitigate(
+    args: argparse.Namespace,
+    model: nn.Module,
+    split: DemographicSplit,
+    *,
+    device: Any,
+    gate: Mapping[str, Any],
+) -> tuple[str, dict[str, Any], bool]:
+    """``fairquant mitigate``: its table, its JSON, and whether the gate passes before or after
+    some mitigation."""
     from .compression import compress
 
-    model = load_factory(args.model)
+    options = dict(gate)
+    seed = options.pop("seed")
     report = mitigate(
         model,
         compress(model, args.method),
-        load_factory(args.data),
+        split,
         attribute=args.attribute,
-        gap=args.gap,
-        tolerance=args.tolerance,
         calibration=args.calibration,
-        device=args.device,
-        seed=args.seed,
+        device=device,
+        seed=seed,
+        **options,
     )
-    print(format_mitigations(report))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(report.to_dict(), f, indent=2, sort_keys=True)
     passes = report.before.passed or report.best() is not None
-    return 0 if passes else 1
+    return format_mitigations(report), report.to_dict(), passes

@@ -50,6 +50,12 @@ MSG_NO_FACTORY = (
     "or override the {fixture} fixture in conftest.py"
 )
 MSG_FACTORY_IMPORT = "{shown} ({source}): module {module!r} cannot be imported: {error}"
+#: Added when the factory's package itself is not found: the usual cause is a directory that is
+#: not on ``sys.path`` (pytest's ``rootdir`` is not, by itself).
+MSG_FACTORY_NOT_ON_PATH = (
+    "; put the directory that holds it on sys.path (the pytest setting pythonpath = DIR, which "
+    "fairquant sweep reads too, or PYTHONPATH) or install its package"
+)
 MSG_FACTORY_ATTRIBUTE = "{shown} ({source}): module {module!r} has no attribute {name!r}"
 MSG_FACTORY_TYPE = "{shown} ({source}): the factory returned {got}, expected {expected}"
 MSG_FACTORY_RAISED = "{shown} ({source}): the factory raised {error}"
@@ -290,10 +296,12 @@ class FairnessRun:
         try:
             module = importlib.import_module(module_name)
         except Exception as err:
+            missing = isinstance(err, ModuleNotFoundError) and err.name == module_name.split(".")[0]
             raise ConfigError(
                 MSG_FACTORY_IMPORT.format(
                     shown=shown, source=source, module=module_name, error=_describe(err)
                 )
+                + (MSG_FACTORY_NOT_ON_PATH if missing else "")
             ) from err
         target: Any = module
         for part in attr.split("."):

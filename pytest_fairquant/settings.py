@@ -585,6 +585,15 @@ def read_ini(path: str | Path) -> tuple[dict[str, Any], list[str]]:
     return out, unknown
 
 
+def ini_pythonpath(path: str | Path) -> list[Path]:
+    """The directories a pytest configuration file's ``pythonpath`` puts on ``sys.path``
+    (relative to the file, as pytest reads them), so that ``fairquant`` imports the factories
+    the plugin would."""
+    raw = (_pytest_table(Path(path)) or {}).get("pythonpath", [])
+    entries = raw.split() if isinstance(raw, str) else [str(entry) for entry in raw]
+    return [Path(path).parent / entry for entry in entries]
+
+
 def resolve(
     cli: Mapping[str, Any], ini: Mapping[str, Any], *, ini_file: str | None = None
 ) -> Settings:
