@@ -564,6 +564,18 @@ def _default_versions() -> dict[str, str]:
     return {"torch": torch.__version__}
 
 
+def info_dict(variant: Any) -> dict[str, Any]:
+    """The variant's metadata (``fairquant_info``) for a report, without its wall time (the
+    same run must give a byte-identical report); empty when it has none."""
+    info = getattr(variant, "fairquant_info", None)
+    if info is None:
+        return {}
+    to_dict = getattr(info, "to_dict", None)
+    data = dict(to_dict()) if callable(to_dict) else {"info": repr(info)}
+    data.pop("wall_time_s", None)
+    return data
+
+
 def compression_info(variant: Any) -> CompressionInfo:
     """The :class:`CompressionInfo` of a variant made by :func:`compress`."""
     info = getattr(variant, "fairquant_info", None)
