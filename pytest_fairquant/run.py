@@ -4,12 +4,19 @@ A :class:`FairnessRun` owns, for one process and one resolved :class:`~.settings
 
 - the factories (:meth:`~FairnessRun.factory`, :meth:`~FairnessRun.load`): ``module:callable``
   resolved once, their import errors one :class:`~.errors.ConfigError` naming the setting;
-- split preparation (:meth:`~FairnessRun.prepare`): the stratified subsample, then, per
-  attribute, the groups below ``min_group_size`` dropped for that attribute's gates only;
+- split preparation (:meth:`~FairnessRun.prepare`): when a method of the run calibrates
+  (``static-int8``, ``onnx-int8-static``), a seeded, stratified calibration part of
+  ``calibration_size`` samples set aside first (:meth:`~FairnessRun.calibration_part`), so the
+  dense model and every variant are evaluated on the other samples only; the stratified
+  subsample; then, per attribute, the groups below ``min_group_size`` dropped for that
+  attribute's gates only;
 - variants (:meth:`~FairnessRun.variant`): built on first use with
-  :func:`~.compression.compress`, keyed by the dense model's fingerprint and the method, so two
-  models in one session never share a variant; a method that cannot run here is remembered with
-  its reason (:class:`~.errors.MethodUnavailable`), a broken third-party method included;
+  :func:`~.compression.compress` (a calibrating method on the calibration part), keyed by the
+  dense model's fingerprint, the method and the calibration part, so two models in one session
+  never share a variant; a method that cannot run here is remembered with its reason
+  (:class:`~.errors.MethodUnavailable`), a broken third-party method included; a candidate
+  (``fairquant_candidates``) is the model its factory returns, checked and carrying its
+  :class:`~.candidates.CandidateInfo`, and is a variant everywhere else;
 - predictions (:meth:`~FairnessRun.predict`): a memo keyed by (model fingerprint, split
   fingerprint, task) over the prediction cache, whose directory is checked once
   (:meth:`~FairnessRun.open_cache`; an unusable one falls back to memory);
