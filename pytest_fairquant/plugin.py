@@ -280,9 +280,10 @@ def _import_factories(config: pytest.Config, items: list[pytest.Item]) -> None:
     needs it."""
     run = config.stash[state_key]
     used = {name for item in items for name in getattr(item, "fixturenames", ())}
-    factories: tuple[tuple[Literal["model", "data"], tuple[str, ...]], ...] = (
+    factories: tuple[tuple[Literal["model", "data", "finetune"], tuple[str, ...]], ...] = (
         ("model", MODEL_FIXTURES),
         ("data", DATA_FIXTURES),
+        ("finetune", tuple(VARIANT_FIXTURES)),
     )
     try:
         for setting, fixtures in factories:
@@ -426,11 +427,12 @@ def _variant(request: pytest.FixtureRequest) -> Any:
     run = request.config.stash[state_key]
     name = str(request.param)
     dense = request.getfixturevalue("fairquant_model")
-    # A calibrating method observes the part set aside from the split the test evaluates on.
-    split = None
-    if run.needs_calibration(name):
-        split = request.getfixturevalue("demographic_split")
     settings = request.node.stash.get(item_settings_key, run.settings)
+    # A calibrating (or fine-tuned) variant sees the part set aside from the split the test
+    # evaluates on.
+    split = None
+    if run.needs_split(name, settings):
+        split = request.getfixturevalue("demographic_split")
     try:
         return run.variant(dense, name, split=split, settings=settings)
     except MethodUnavailable as err:

@@ -322,8 +322,9 @@ class FairnessRun:
 
     # ------------------------------------------------------------------ factories
 
-    def factory(self, name: Literal["model", "data"]) -> Any:
-        """The object the ``model``/``data`` setting names, imported once (ConfigError if not)."""
+    def factory(self, name: Literal["model", "data", "finetune"]) -> Any:
+        """The object the ``model``/``data``/``finetune`` setting names, imported once
+        (ConfigError if not)."""
         if name in self._factories:
             return self._factories[name]
         option = OPTIONS_BY_NAME[name]
@@ -375,15 +376,25 @@ class FairnessRun:
         except Exception:  # its error is the method's row (check_methods), not this question's
             return False
 
+    def needs_split(self, method: str, settings: Settings | None = None) -> bool:
+        """Whether building ``method``'s variant needs the set-aside part of the split it is
+        evaluated on: to calibrate on, or to fine-tune on (``fairquant_finetune``)."""
+        if self.find_candidate(method, settings) is not None:
+            return False
+        return self.settings.finetune is not None or self.needs_calibration(method)
+
     @property
     def calibrating(self) -> bool:
-        """Whether any method of this run calibrates: then every prepared split sets a
-        calibration part aside, and the dense model and every variant (calibrated or not) are
-        evaluated on the rest, so all of them are compared on the same samples."""
+        """Whether any method of this run calibrates, or the run fine-tunes: then every
+        prepared split sets a calibration part aside, and the dense model and every variant
+        (calibrated or not) are evaluated on the rest, so all of them are compared on the same
+        samples and none on one a variant saw while it was built."""
         if self._calibrating is None:
             s = self.settings
             methods = {*s.quantization, *s.pruning, *s.methods, *self._noted_methods}
-            self._calibrating = any(self.needs_calibration(m) for m in sorted(methods))
+            self._calibrating = s.finetune is not None or any(
+                self.needs_calibration(m) for m in sorted(methods)
+            )
         return self._calibrating
 
     def prepare(self, split: DemographicSplit) -> DemographicSplit:
@@ -512,7 +523,8 @@ class FairnessRun:
         """The variant of ``dense`` by ``method``, or the candidate of that name in
         ``settings`` (default: the run's), built on first use and kept until :meth:`release`.
         A calibrating method observes the part :meth:`prepare` set aside from ``split`` (the
-        prepared split the variant is evaluated on). Raises MethodUnavailable (remembered)
+        prepared split the variant is evaluated on); with ``fairquant_finetune`` every variant
+        is fine-tuned on that part. Raises MethodUnavailable (remembered)
         when the method cannot run here, ConfigError naming the entry when a candidate's
         factory fails or returns no model."""
         candidate = self.find_candidate(method, settings)
@@ -520,21 +532,22 @@ class FairnessRun:
             return self._candidate(dense, candidate, settings or self.settings)
         if method in self._unavailable:
             raise MethodUnavailable(method, self._unavailable[method])
-        calibration = None
-        if split is not None and self.needs_calibration(method):
-            calibration = self.calibration_part(split)
-        key = (
-            self.fingerprint(dense),
-            method,
-            "" if calibration is None else calibration.fingerprint,
-        )
+        part = None
+        if split is not None and self.needs_split(method, settings):
+            part = self.calibration_part(split)
+        key = (self.fingerprint(dense), method, "" if part is None else part.fingerprint)
         if key not in self._variants:
-            from .compression import compress
+            from .compression import FineTune, compress
             from .compression.core import info_dict
 
             self._check_available(method)
+            finetune = None
+            if self.settings.finetune is not None:
+                steps = self.settings.finetune_steps
+                finetune = FineTune(self.factory("finetune"), part, steps)
+            calibration = part if self.needs_calibration(method) else None
             try:
-                built = compress(dense, method, calibration=calibration)
+                built = compress(dense, method, calibration=calibration, finetune=finetune)
             except MethodUnavailable as err:
                 self._unavailable[method] = err.reason
                 raise

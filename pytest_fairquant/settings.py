@@ -424,9 +424,26 @@ OPTIONS: tuple[Option, ...] = (
         _calibration_size,
         512,
         "Samples (or a fraction of the split) set aside, stratified and seeded, to calibrate "
-        "the methods that observe activations (static-int8, onnx-int8-static) when one is "
-        "configured; the dense model and every variant are then evaluated on the other "
-        "samples only.",
+        "the methods that observe activations (static-int8, onnx-int8-static, gptq-int4) when "
+        "one is configured, and to fine-tune on with fairquant_finetune; the dense model and "
+        "every variant are then evaluated on the other samples only.",
+        metavar="N",
+    ),
+    Option(
+        "finetune",
+        _factory_path,
+        None,
+        "Recovery fine-tuning after compression, 'package.module:callable' called as "
+        "fn(variant, split, steps) on the part fairquant_calibration_size sets aside; pruning "
+        "masks are re-applied after every optimizer step, and gmp-S (gradual magnitude "
+        "pruning) needs it.",
+        metavar="MODULE:CALLABLE",
+    ),
+    Option(
+        "finetune_steps",
+        _integer("finetune_steps", 1),
+        200,
+        "Steps passed to fairquant_finetune (gmp-S reaches its sparsity at the last one).",
         metavar="N",
     ),
 )
@@ -492,6 +509,8 @@ class Settings:
     #: compression.calibration.DEFAULT_CALIBRATION_SIZE (not imported: loading the plugin
     #: imports no compression code); a test pins that they agree.
     calibration_size: int | float = 512
+    finetune: str | None = None
+    finetune_steps: int = 200
     #: Where each value that is not the default came from, e.g. {"alpha": "command line"}.
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
 

@@ -71,6 +71,8 @@ CASES = [
     ("attribute", "race", "race", "race"),
     ("candidates", "a=x.y:f,b=x.y:g", "a = x.y:f\n    b = x.y:g", ["a=x.y:f", "b=x.y:g"]),
     ("calibration_size", "0.25", "0.25", 0.25),
+    ("finetune", "a.b:train", "a.b:train", "a.b:train"),
+    ("finetune_steps", "30", "30", 30),
 ]
 
 
