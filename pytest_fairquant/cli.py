@@ -36,9 +36,9 @@ MSG_NOT_REPORT = (
     "{path}: not a fairquant report (no 'schema' starting with pytest-fairquant/report/)"
 )
 MSG_NO_METHODS = (
-    "--methods: give at least one method id (see `fairquant methods`), or set "
-    "fairquant_methods (or fairquant_quantization / fairquant_pruning) in the pytest "
-    "configuration file"
+    "--methods: give at least one method id (see `fairquant methods`) or --candidate "
+    "NAME=MODULE:CALLABLE, or set fairquant_methods (or fairquant_quantization / "
+    "fairquant_pruning, or fairquant_candidates) in the pytest configuration file"
 )
 MSG_NO_FACTORY = (
     "--{name}: give the {name} factory as MODULE:CALLABLE, or set fairquant_{name} in the "
@@ -470,7 +470,7 @@ def _progress(items: Sequence[str], desc: str) -> Iterable[str]:
 
 def _flags(text: str) -> str:
     """A plugin message as the command's flags name it."""
-    return text.replace("--fairquant-", "--")
+    return text.replace("--fairquant-candidates=", "--candidate ").replace("--fairquant-", "--")
 
 
 def _sweep_settings(args: argparse.Namespace) -> Any:
@@ -482,6 +482,8 @@ def _sweep_settings(args: argparse.Namespace) -> Any:
     cli.update(model=args.model, data=args.data)
     if args.methods:
         cli["methods"] = ",".join(args.methods)
+    if getattr(args, "candidate", None):
+        cli["candidates"] = ",".join(args.candidate)
     ini_file = None if args.no_config else (args.config_file or find_ini(Path.cwd()))
     ini: dict[str, Any] = {}
     if ini_file is not None:
@@ -526,6 +528,7 @@ def _check_methods(run: Any) -> None:
     """Unknown ids and an unusable --device are usage errors, before any model is loaded."""
     try:
         run.check_methods(("methods",))
+        run.check_candidates()
         run.check_device()
     except ConfigError as err:
         raise UsageError(_flags(str(err))) from err
@@ -544,8 +547,8 @@ def sweep_nodeid(method: str) -> str:
 
 
 def run_sweep(settings: Any, *, command: Sequence[str]) -> tuple[dict[str, Any], list[Any]]:
-    """Gate every method of ``settings`` as the plugin's tests would; the session report dict
-    and each method's :class:`~pytest_fairquant.run.Check`."""
+    """Gate every method and candidate of ``settings`` as the plugin's tests would; the session
+    report dict and each one's :class:`~pytest_fairquant.run.Check`."""
     from .run import FairnessRun
 
     run = FairnessRun(settings)
@@ -556,13 +559,14 @@ def run_sweep(settings: Any, *, command: Sequence[str]) -> tuple[dict[str, Any],
     model = _load(run, "model")
     split = run.prepare(_load(run, "data"))
     checks = []
-    for method in _progress(settings.methods, "fairquant sweep"):
+    names = [*settings.methods, *(c.name for c in settings.candidates)]
+    for method in _progress(names, "fairquant sweep"):
         check = run.check(model, split, method, nodeid=sweep_nodeid(method))
         if check.outcome == "skipped" and not check.comparisons:
             print(f"fairquant: skipped {check.text}", file=sys.stderr)
             run.methods[method] = {"method": method, "skipped": check.text}
         elif check.outcome == "error":
-            print(f"fairquant: error: {check.text}", file=sys.stderr)
+            print(f"fairquant: error: {_flags(check.text)}", file=sys.stderr)
         run.release(method)
         checks.append(check)
     return run.report(command), checks
@@ -581,7 +585,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from .report import check_report_path, write_reports
 
     settings = _sweep_settings(args)
-    if not settings.methods:  # `--methods none` too: a sweep that gates nothing must not pass
+    # `--methods none` too: a sweep that gates nothing must not pass.
+    if not (settings.methods or settings.candidates):
         raise UsageError(MSG_NO_METHODS)
     if Path(args.report).suffix.lower() not in (".json", ".html", ".htm"):
         raise UsageError(MSG_BAD_REPORT_PATH.format(path=args.report))
@@ -725,6 +730,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="method ids, space or comma separated (see `fairquant methods`; default: "
         "fairquant_methods, else fairquant_quantization and fairquant_pruning of the "
         "configuration file)",
+    )
+    sweep.add_argument(
+        "--candidate",
+        action="append",
+        metavar="NAME=MODULE:CALLABLE",
+        help="your own already-compressed model, gated and reported under NAME (repeatable; "
+        "default: fairquant_candidates of the configuration file); the factory returns a "
+        "torch.nn.Module or an onnxruntime.InferenceSession",
     )
     sweep.add_argument("--report", required=True, metavar="PATH", help="out.html or out.json")
     _add_config_arguments(sweep)

@@ -231,6 +231,10 @@ def model_fingerprint(model: Any) -> str:
         if hasattr(value, "detach"):
             h.update(f"{tuple(value.shape)}:{value.dtype}".encode())
             h.update(_tensor_bytes(value))
+        elif isinstance(value, (tuple, list)):
+            # torch.ao's packed (weight, bias): the repr of a large tensor elides its middle,
+            # so two quantized models differing there would share a key.
+            h.update(item_bytes(value))
         else:
             h.update(repr(value).encode())
     return h.hexdigest()[:32]

@@ -19,8 +19,11 @@ import pytest
 from .errors import ConfigError, InputError, MethodUnavailable
 from .gate import gate_context
 from .run import (
+    MSG_CANDIDATE_IS_DENSE,
+    MSG_CANDIDATE_IS_METHOD,
     MSG_FACTORY_ATTRIBUTE,
     MSG_FACTORY_IMPORT,
+    MSG_FACTORY_RAISED,
     MSG_FACTORY_TYPE,
     MSG_NO_FACTORY,
     MSG_SECTION_JSON,
@@ -39,9 +42,13 @@ if TYPE_CHECKING:
     from .stats import Comparison
 
 __all__ = [
+    "MSG_CANDIDATE_IS_DENSE",
+    "MSG_CANDIDATE_IS_METHOD",
     "MSG_FACTORY_ATTRIBUTE",
     "MSG_FACTORY_IMPORT",
+    "MSG_FACTORY_RAISED",
     "MSG_FACTORY_TYPE",
+    "MSG_NO_CANDIDATES",
     "MSG_NO_FACTORY",
     "MSG_NO_METHODS",
     "MSG_SECTION_JSON",
@@ -53,11 +60,19 @@ __all__ = [
 MSG_NO_METHODS = (
     "fairquant: {shown} ({source}) names no compression method, so this test has no variant to gate"
 )
+MSG_NO_CANDIDATES = (
+    "fairquant: {shown} ({source}) names no candidate, so this test has no release artifact "
+    "to gate; set fairquant_candidates to lines of 'name = package.module:callable'"
+)
 
 #: The variant fixtures and the setting that lists their methods.
 VARIANT_FIXTURES = {"quantized_model": "quantization", "pruned_model": "pruning"}
+#: The fixture that runs over the candidates (``fairquant_candidates``), a variant fixture too.
+CANDIDATE_FIXTURE = "candidate_model"
+#: The fixtures whose parameter names the variant a test gates.
+VARIANT_PARAMS = (*VARIANT_FIXTURES, CANDIDATE_FIXTURE)
 #: The fixtures that need the model factory, and those that need the data factory.
-MODEL_FIXTURES = ("fairquant_model", "model", *VARIANT_FIXTURES)
+MODEL_FIXTURES = ("fairquant_model", "model", *VARIANT_PARAMS)
 DATA_FIXTURES = ("fairquant_data", "demographic_split")
 RECORDS_KEY = "fairquant_records"
 _PYTEST_VERSION = tuple(int(part) for part in pytest.__version__.split(".")[:2] if part.isdigit())
@@ -114,6 +129,7 @@ def pytest_configure(config: pytest.Config) -> None:
             worker=None if worker_id is None else int(worker_id[2:]),
         )
         run.check_methods()
+        run.check_candidates()
         run.check_device()
     except ConfigError as err:
         raise pytest.UsageError(f"fairquant: {err}") from err
@@ -147,9 +163,11 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     settings = config.stash.get(settings_key, None)
     if settings is None:
         return None
+    candidates = f" candidates={','.join(c.name for c in settings.candidates)}"
     return (
         f"fairquant: quantization={','.join(settings.quantization) or 'none'} "
-        f"pruning={','.join(settings.pruning) or 'none'} alpha={settings.alpha:g} "
+        f"pruning={','.join(settings.pruning) or 'none'}"
+        f"{candidates if settings.candidates else ''} alpha={settings.alpha:g} "
         f"inconclusive={settings.inconclusive}"
     )
 
@@ -178,26 +196,33 @@ def check_methods(settings: Settings, names: tuple[str, ...] = ("methods",)) -> 
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    wanted = [name for name in VARIANT_FIXTURES if name in metafunc.fixturenames]
+    wanted = [name for name in VARIANT_PARAMS if name in metafunc.fixturenames]
     if not wanted:
         return
     try:
         settings = _test_settings(metafunc.config, metafunc.definition)
-        if "methods" in settings.sources and settings.sources["methods"].startswith("@pytest"):
+        marked = {k for k, v in settings.sources.items() if v.startswith("@pytest")}
+        if "methods" in marked:
             check_methods(settings, ("methods",))
+        if "candidates" in marked:
+            FairnessRun(settings).check_candidates()
     except ConfigError as err:
         # A collection error of this module only, shown as the message without a traceback.
         raise pytest.Collector.CollectError(f"fairquant: {err}") from err
     for name in wanted:
-        setting = "methods" if "methods" in settings.sources else VARIANT_FIXTURES[name]
-        methods = settings.methods or getattr(settings, setting)
-        if methods:
-            metafunc.parametrize(name, list(methods), indirect=True, ids=list(methods))
+        if name == CANDIDATE_FIXTURE:
+            setting, message = "candidates", MSG_NO_CANDIDATES
+            ids = [c.name for c in settings.candidates]
+        else:
+            setting = "methods" if "methods" in settings.sources else VARIANT_FIXTURES[name]
+            message, ids = MSG_NO_METHODS, list(settings.methods or getattr(settings, setting))
+        if ids:
+            metafunc.parametrize(name, ids, indirect=True, ids=ids)
             continue
-        # methods="none" or [] runs no method: one skipped instance that says why, rather than
-        # every method (or pytest's anonymous "empty parameter set").
+        # An empty list runs nothing: one skipped instance that says why, rather than every
+        # method (or pytest's anonymous "empty parameter set").
         shown, source = shown_setting(settings, setting)
-        skip = pytest.mark.skip(reason=MSG_NO_METHODS.format(shown=shown, source=source))
+        skip = pytest.mark.skip(reason=message.format(shown=shown, source=source))
         metafunc.parametrize(name, [pytest.param(None, marks=skip)], indirect=True, ids=["none"])
 
 
@@ -205,7 +230,7 @@ def _variant_key(item: pytest.Item) -> tuple[str, ...]:
     callspec = getattr(item, "callspec", None)
     if callspec is None:
         return ()
-    return tuple(str(callspec.params[n]) for n in VARIANT_FIXTURES if n in callspec.params)
+    return tuple(str(callspec.params[n]) for n in VARIANT_PARAMS if n in callspec.params)
 
 
 def _loadgroup(config: pytest.Config) -> bool:
@@ -239,7 +264,6 @@ def pytest_collection_modifyitems(
             item.add_marker(pytest.mark.xdist_group(_group_name(keys)))
     if len(first_seen) > 1:
         items.sort(key=lambda item: first_seen[_variant_key(item)])
-    _import_factories(config, items)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -248,29 +272,41 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     Not in ``pytest_collection_modifyitems``: that one runs first, and a marker a conftest adds
     in its own ``pytest_collection_modifyitems`` would be ignored without a word.
     """
+    run = session.config.stash[state_key]
     for item in session.items:
         try:
             item.stash[item_settings_key] = _test_settings(session.config, item)
         except ConfigError as err:
             raise pytest.UsageError(f"fairquant: {err}") from err
+        # Before any split is prepared: a marker's calibrating method sets a part aside.
+        run.note_methods(item.stash[item_settings_key].methods)
+    _import_factories(session.config, session.items)
 
 
 def _import_factories(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """A factory that cannot be imported is one usage error before the tests, not an error
-    in every test that needs it; checked only when a collected test needs it."""
+    """A factory (a candidate's too) that cannot be imported is one usage error before the
+    tests, not an error in every test that needs it; checked only when a collected test
+    needs it."""
     run = config.stash[state_key]
     used = {name for item in items for name in getattr(item, "fixturenames", ())}
-    factories: tuple[tuple[Literal["model", "data"], tuple[str, ...]], ...] = (
+    factories: tuple[tuple[Literal["model", "data", "finetune"], tuple[str, ...]], ...] = (
         ("model", MODEL_FIXTURES),
         ("data", DATA_FIXTURES),
+        ("finetune", tuple(VARIANT_FIXTURES)),
     )
-    for setting, fixtures in factories:
-        if getattr(run.settings, setting) is None or used.isdisjoint(fixtures):
-            continue
-        try:
-            run.factory(setting)
-        except ConfigError as err:
-            raise pytest.UsageError(f"fairquant: {err}") from err
+    try:
+        for setting, fixtures in factories:
+            if getattr(run.settings, setting) is not None and not used.isdisjoint(fixtures):
+                run.factory(setting)
+        for item in items:
+            callspec = getattr(item, "callspec", None)
+            name = None if callspec is None else callspec.params.get(CANDIDATE_FIXTURE)
+            settings = item.stash[item_settings_key]
+            candidate = None if name is None else run.find_candidate(name, settings)
+            if candidate is not None:
+                run.candidate_factory(candidate, settings)
+    except ConfigError as err:
+        raise pytest.UsageError(f"fairquant: {err}") from err
 
 
 def _plain_nodeid(item: pytest.Item) -> str:
@@ -398,11 +434,18 @@ def demographic_split(pytestconfig: pytest.Config, fairquant_data: Any) -> Demog
 
 def _variant(request: pytest.FixtureRequest) -> Any:
     run = request.config.stash[state_key]
+    name = str(request.param)
     dense = request.getfixturevalue("fairquant_model")
+    settings = request.node.stash.get(item_settings_key, run.settings)
+    # A calibrating (or fine-tuned) variant sees the part set aside from the split the test
+    # evaluates on.
+    split = None
+    if run.needs_split(name, settings):
+        split = request.getfixturevalue("demographic_split")
     try:
-        return run.variant(dense, str(request.param))
+        return run.variant(dense, name, split=split, settings=settings)
     except MethodUnavailable as err:
-        pytest.skip(f"{request.param}: {err.reason}")
+        pytest.skip(f"{name}: {err.reason}")
 
 
 @pytest.fixture
@@ -414,6 +457,13 @@ def quantized_model(request: pytest.FixtureRequest) -> Any:
 @pytest.fixture
 def pruned_model(request: pytest.FixtureRequest) -> Any:
     """The dense model compressed by one pruning method (the test id names it)."""
+    return _variant(request)
+
+
+@pytest.fixture
+def candidate_model(request: pytest.FixtureRequest) -> Any:
+    """One of your own already-compressed models (``fairquant_candidates``), gated and
+    reported as a variant under its name (the test id names it)."""
     return _variant(request)
 
 

@@ -4,12 +4,19 @@ A :class:`FairnessRun` owns, for one process and one resolved :class:`~.settings
 
 - the factories (:meth:`~FairnessRun.factory`, :meth:`~FairnessRun.load`): ``module:callable``
   resolved once, their import errors one :class:`~.errors.ConfigError` naming the setting;
-- split preparation (:meth:`~FairnessRun.prepare`): the stratified subsample, then, per
-  attribute, the groups below ``min_group_size`` dropped for that attribute's gates only;
+- split preparation (:meth:`~FairnessRun.prepare`): when a method of the run calibrates
+  (``static-int8``, ``onnx-int8-static``), a seeded, stratified calibration part of
+  ``calibration_size`` samples set aside first (:meth:`~FairnessRun.calibration_part`), so the
+  dense model and every variant are evaluated on the other samples only; the stratified
+  subsample; then, per attribute, the groups below ``min_group_size`` dropped for that
+  attribute's gates only;
 - variants (:meth:`~FairnessRun.variant`): built on first use with
-  :func:`~.compression.compress`, keyed by the dense model's fingerprint and the method, so two
-  models in one session never share a variant; a method that cannot run here is remembered with
-  its reason (:class:`~.errors.MethodUnavailable`), a broken third-party method included;
+  :func:`~.compression.compress` (a calibrating method on the calibration part), keyed by the
+  dense model's fingerprint, the method and the calibration part, so two models in one session
+  never share a variant; a method that cannot run here is remembered with its reason
+  (:class:`~.errors.MethodUnavailable`), a broken third-party method included; a candidate
+  (``fairquant_candidates``) is the model its factory returns, checked and carrying its
+  :class:`~.candidates.CandidateInfo`, and is a variant everywhere else;
 - predictions (:meth:`~FairnessRun.predict`): a memo keyed by (model fingerprint, split
   fingerprint, task) over the prediction cache, whose directory is checked once
   (:meth:`~FairnessRun.open_cache`; an unusable one falls back to memory);
@@ -36,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from .candidates import Candidate
 from .errors import ConfigError, FairquantError, InputError, MethodUnavailable
 from .gate import FairnessAssertionError, GateContext, InconclusiveWarning, gate_context
 from .settings import OPTIONS_BY_NAME, Settings
@@ -56,9 +64,21 @@ MSG_FACTORY_NOT_ON_PATH = (
     "; put the directory that holds it on sys.path (the pytest setting pythonpath = DIR, which "
     "fairquant sweep reads too, or PYTHONPATH) or install its package"
 )
-MSG_FACTORY_ATTRIBUTE = "{shown} ({source}): module {module!r} has no attribute {name!r}"
+MSG_FACTORY_ATTRIBUTE = (
+    "{shown} ({source}): module {module!r} has no attribute {name!r}; name a callable the "
+    "module defines"
+)
 MSG_FACTORY_TYPE = "{shown} ({source}): the factory returned {got}, expected {expected}"
 MSG_FACTORY_RAISED = "{shown} ({source}): the factory raised {error}"
+MSG_CANDIDATE_IS_METHOD = (
+    "{shown} ({source}): candidate name {name!r} is also a compression method id, so the "
+    "report could not tell them apart; rename the candidate"
+)
+MSG_CANDIDATE_IS_DENSE = (
+    "{shown} ({source}): the candidate is the dense model (same weights and code), so its "
+    "gates would compare the model with itself; return the compressed release artifact"
+)
+MSG_CALIBRATION_SPLIT = "{shown} ({source}): {error}"
 MSG_UNKNOWN_METHOD = "{shown} ({source}): {error}"
 MSG_BROKEN_METHOD = "the method's backend is broken: {error}"
 MSG_BAD_DEVICE = "{shown} ({source}): {error}"
@@ -88,16 +108,20 @@ class CacheFallbackWarning(UserWarning):
     """The prediction cache directory is unusable; this run keeps predictions in memory."""
 
 
-def shown_setting(settings: Settings, name: str, *, value: bool = True) -> tuple[str, str]:
+def shown_setting(
+    settings: Settings, name: str, *, value: bool = True, entry: str | None = None
+) -> tuple[str, str]:
     """How a setting is named in a message (the flag, the ini key or the marker keyword, with
-    its value unless ``value=False``), and where its value came from."""
+    its value unless ``value=False``, or with only its ``entry`` a message is about), and where
+    its value came from."""
     option = OPTIONS_BY_NAME[name]
     source = settings.sources.get(name, "default")
     current = getattr(settings, name)
+    if isinstance(current, tuple):
+        current = [entry] if entry is not None else [str(item) for item in current]
     if source.startswith("@pytest.mark"):
-        shown = list(current) if isinstance(current, tuple) else current
-        return f"{name}={shown!r}", source
-    text = (",".join(current) or "none") if isinstance(current, tuple) else current
+        return f"{name}={current!r}", source
+    text = (",".join(current) or "none") if isinstance(current, list) else current
     if source == "command line":
         return (f"{option.flag}={text}" if value else option.flag), source
     return (f"{option.ini} = {text}" if value else option.ini), source
@@ -192,7 +216,8 @@ class FairnessRun:
     sections: dict[str, Any] = field(default_factory=dict)
     #: Lines for the terminal summary (notes about the run, e.g. a dropped section).
     notes: list[str] = field(default_factory=list)
-    _variants: dict[tuple[str, str], Any] = field(default_factory=dict)
+    #: Variants by (what they were made from, method or candidate name, calibration).
+    _variants: dict[tuple[str, str, str], Any] = field(default_factory=dict)
     _unavailable: dict[str, str] = field(default_factory=dict)
     #: The unavailable methods whose backend raised (not merely "cannot run here").
     _broken: set[str] = field(default_factory=set)
@@ -202,6 +227,11 @@ class FairnessRun:
         default_factory=weakref.WeakKeyDictionary
     )
     _factories: dict[str, Any] = field(default_factory=dict)
+    #: Method ids named outside the settings (per-test markers), for :attr:`calibrating`.
+    _noted_methods: set[str] = field(default_factory=set)
+    _calibrating: bool | None = None
+    #: The calibration part of each prepared split, by the prepared split's fingerprint.
+    _calibration: dict[str, DemographicSplit] = field(default_factory=dict)
     _cache: Any = None
     _cache_problem: str | None = None
     _cache_opened: bool = False
@@ -230,6 +260,22 @@ class FairnessRun:
                         method, MSG_BROKEN_METHOD.format(error=_describe(err))
                     )
                     self._broken.add(method)
+
+    def check_candidates(self, settings: Settings | None = None) -> None:
+        """A candidate named like a compression method id is a ConfigError: its report rows
+        and test ids could not be told from the method's."""
+        from .compression import parse_method_id
+
+        s = settings or self.settings
+        for candidate in s.candidates:
+            try:
+                parse_method_id(candidate.name)
+            except Exception:  # not a method id (or a broken one's): the name is free
+                continue
+            shown, source = shown_setting(s, "candidates", entry=str(candidate))
+            raise ConfigError(
+                MSG_CANDIDATE_IS_METHOD.format(shown=shown, source=source, name=candidate.name)
+            )
 
     def check_device(self) -> None:
         """A device torch cannot use (``tpu``, ``cuda`` without CUDA) is one ConfigError naming
@@ -279,8 +325,9 @@ class FairnessRun:
 
     # ------------------------------------------------------------------ factories
 
-    def factory(self, name: Literal["model", "data"]) -> Any:
-        """The object the ``model``/``data`` setting names, imported once (ConfigError if not)."""
+    def factory(self, name: Literal["model", "data", "finetune"]) -> Any:
+        """The object the ``model``/``data``/``finetune`` setting names, imported once
+        (ConfigError if not)."""
         if name in self._factories:
             return self._factories[name]
         option = OPTIONS_BY_NAME[name]
@@ -291,40 +338,13 @@ class FairnessRun:
                     what=name, ini=option.ini, flag=option.flag, fixture=f"fairquant_{name}"
                 )
             )
-        shown, source = shown_setting(self.settings, name)
-        module_name, attr = path.split(":", 1)
-        try:
-            module = importlib.import_module(module_name)
-        except Exception as err:
-            missing = isinstance(err, ModuleNotFoundError) and err.name == module_name.split(".")[0]
-            raise ConfigError(
-                MSG_FACTORY_IMPORT.format(
-                    shown=shown, source=source, module=module_name, error=_describe(err)
-                )
-                + (MSG_FACTORY_NOT_ON_PATH if missing else "")
-            ) from err
-        target: Any = module
-        for part in attr.split("."):
-            if not hasattr(target, part):
-                raise ConfigError(
-                    MSG_FACTORY_ATTRIBUTE.format(
-                        shown=shown, source=source, module=module_name, name=attr
-                    )
-                )
-            target = getattr(target, part)
-        self._factories[name] = target
-        return target
+        self._factories[name] = _import_target(path, *shown_setting(self.settings, name))
+        return self._factories[name]
 
     def load(self, name: Literal["model", "data"]) -> Any:
         """Call the factory of ``name`` and check what it returned (ConfigError naming it)."""
-        target = self.factory(name)
         shown, source = shown_setting(self.settings, name)
-        try:
-            value = target() if callable(target) else target
-        except Exception as err:
-            raise ConfigError(
-                MSG_FACTORY_RAISED.format(shown=shown, source=source, error=_describe(err))
-            ) from err
+        value = _call_factory(self.factory(name), shown, source)
         expected = _is_module(value) if name == "model" else _is_split(value)
         if expected is not None:
             raise ConfigError(
@@ -334,22 +354,96 @@ class FairnessRun:
             )
         return value
 
+    def candidate_factory(self, candidate: Candidate, settings: Settings | None = None) -> Any:
+        """The factory a candidate names, imported once (ConfigError naming the entry)."""
+        key = f"candidate:{candidate.factory}"
+        if key not in self._factories:
+            shown = shown_setting(settings or self.settings, "candidates", entry=str(candidate))
+            self._factories[key] = _import_target(candidate.factory, *shown)
+        return self._factories[key]
+
     # ------------------------------------------------------------------ splits
 
+    def note_methods(self, methods: Sequence[str]) -> None:
+        """Methods a test runs beyond the settings' lists (its marker's ``methods=``); call
+        before the first :meth:`prepare`, which decides whether splits set a part aside."""
+        self._noted_methods.update(methods)
+
+    def needs_calibration(self, method: str) -> bool:
+        """Whether ``method`` observes activations on calibration data (an unknown or broken
+        method does not: it fails or skips on its own)."""
+        from .compression import needs_calibration
+
+        try:
+            return needs_calibration(method)
+        except Exception:  # its error is the method's row (check_methods), not this question's
+            return False
+
+    def needs_split(self, method: str, settings: Settings | None = None) -> bool:
+        """Whether building ``method``'s variant needs the set-aside part of the split it is
+        evaluated on: to calibrate on, or to fine-tune on (``fairquant_finetune``)."""
+        if self.find_candidate(method, settings) is not None:
+            return False
+        return self.settings.finetune is not None or self.needs_calibration(method)
+
+    @property
+    def calibrating(self) -> bool:
+        """Whether any method of this run calibrates, or the run fine-tunes: then every
+        prepared split sets a calibration part aside, and the dense model and every variant
+        (calibrated or not) are evaluated on the rest, so all of them are compared on the same
+        samples and none on one a variant saw while it was built."""
+        if self._calibrating is None:
+            s = self.settings
+            methods = {*s.quantization, *s.pruning, *s.methods, *self._noted_methods}
+            self._calibrating = s.finetune is not None or any(
+                self.needs_calibration(m) for m in sorted(methods)
+            )
+        return self._calibrating
+
     def prepare(self, split: DemographicSplit) -> DemographicSplit:
-        """``split`` subsampled if configured, each attribute's groups below ``min_group_size``
-        dropped for that attribute's gates only (a small ``age`` group stays in the ``sex``
-        gate); memoised by fingerprint, its summary kept for the report."""
+        """``split`` without its calibration part when the run calibrates (:attr:`calibrating`),
+        subsampled if configured, each attribute's groups below ``min_group_size`` dropped for
+        that attribute's gates only (a small ``age`` group stays in the ``sex`` gate); memoised
+        by fingerprint, its summary (with the calibration part's size) kept for the report.
+
+        The calibration part is carved off the whole split, before any subsample, so a
+        variant's calibration, and thus the variant, does not depend on ``subsample``."""
         s = self.settings
         key = (split.name, split.fingerprint)
         if key not in self._prepared:
-            prepared = split
+            prepared, calibration = split, None
+            if self.calibrating:
+                calibration, prepared = self._carve(split)
             if s.subsample is not None:
                 prepared = prepared.subsample(s.subsample, seed=s.seed)
             prepared = prepared.filter_groups_per_attribute(min_size=s.min_group_size)
             self._prepared[key] = prepared
-            self.splits[self.split_name(prepared)] = prepared.summary()
+            summary = prepared.summary()
+            if calibration is not None:
+                self._calibration[prepared.fingerprint] = calibration
+                summary["calibration"] = {
+                    "size": len(calibration),
+                    "seed": s.seed,
+                    "fingerprint": calibration.fingerprint,
+                }
+            self.splits[self.split_name(prepared)] = summary
         return self._prepared[key]
+
+    def _carve(self, split: DemographicSplit) -> tuple[DemographicSplit, DemographicSplit]:
+        from .compression import calibration_split
+
+        try:
+            return calibration_split(split, self.settings.calibration_size, seed=self.settings.seed)
+        except InputError as err:
+            shown, source = shown_setting(self.settings, "calibration_size")
+            raise ConfigError(
+                MSG_CALIBRATION_SPLIT.format(shown=shown, source=source, error=err)
+            ) from err
+
+    def calibration_part(self, split: DemographicSplit) -> DemographicSplit | None:
+        """The samples set aside to calibrate the variants evaluated on ``split`` (a split
+        :meth:`prepare` returned), or None when none were."""
+        return self._calibration.get(split.fingerprint)
 
     def split_name(self, split: DemographicSplit) -> str:
         """The split's name in the report; ``name@fingerprint`` when another split has it."""
@@ -416,23 +510,86 @@ class FairnessRun:
             )
         return self._predictions[key]
 
-    def variant(self, dense: Any, method: str) -> Any:
-        """The variant of ``dense`` by ``method``, built on first use and kept until
-        :meth:`release`. Raises MethodUnavailable (remembered) when it cannot run here."""
+    def find_candidate(self, name: str, settings: Settings | None = None) -> Candidate | None:
+        """The candidate called ``name`` in ``settings`` (default: the run's), if any."""
+        candidates = (settings or self.settings).candidates
+        return next((c for c in candidates if c.name == name), None)
+
+    def variant(
+        self,
+        dense: Any,
+        method: str,
+        *,
+        split: DemographicSplit | None = None,
+        settings: Settings | None = None,
+    ) -> Any:
+        """The variant of ``dense`` by ``method``, or the candidate of that name in
+        ``settings`` (default: the run's), built on first use and kept until :meth:`release`.
+        A calibrating method observes the part :meth:`prepare` set aside from ``split`` (the
+        prepared split the variant is evaluated on); with ``fairquant_finetune`` every variant
+        is fine-tuned on that part. Raises MethodUnavailable (remembered)
+        when the method cannot run here, ConfigError naming the entry when a candidate's
+        factory fails or returns no model."""
+        candidate = self.find_candidate(method, settings)
+        if candidate is not None:
+            return self._candidate(dense, candidate, settings or self.settings)
         if method in self._unavailable:
             raise MethodUnavailable(method, self._unavailable[method])
-        key = (self.fingerprint(dense), method)
+        part = None
+        if split is not None and self.needs_split(method, settings):
+            part = self.calibration_part(split)
+        key = (self.fingerprint(dense), method, "" if part is None else part.fingerprint)
         if key not in self._variants:
-            from .compression import compress
+            from .compression import FineTune, compress
+            from .compression.core import info_dict
 
             self._check_available(method)
+            finetune = None
+            if self.settings.finetune is not None:
+                steps = self.settings.finetune_steps
+                finetune = FineTune(self.factory("finetune"), part, steps)
+            calibration = part if self.needs_calibration(method) else None
             try:
-                built = compress(dense, method)
+                built = compress(dense, method, calibration=calibration, finetune=finetune)
             except MethodUnavailable as err:
                 self._unavailable[method] = err.reason
                 raise
             self._variants[key] = built
-            self.methods[method] = _info_dict(built)
+            self.methods[method] = info_dict(built)
+        return self._variants[key]
+
+    def _candidate(self, dense: Any, candidate: Candidate, settings: Settings) -> Any:
+        """The model ``candidate``'s factory returns, checked and carrying its CandidateInfo."""
+        key = (f"candidate:{candidate.factory}", candidate.name, "")
+        if key not in self._variants:
+            from .candidates import (
+                CANDIDATE_MODELS,
+                as_candidate_model,
+                own_fingerprint,
+                tag_candidate,
+            )
+            from .compression.core import info_dict
+
+            shown, source = shown_setting(settings, "candidates", entry=str(candidate))
+            value = _call_factory(self.candidate_factory(candidate, settings), shown, source)
+            try:
+                model = as_candidate_model(value)
+            except InputError as err:  # a session that cannot be fingerprinted
+                raise ConfigError(f"{shown} ({source}): {err}") from err
+            if model is None:
+                raise ConfigError(
+                    MSG_FACTORY_TYPE.format(
+                        shown=shown,
+                        source=source,
+                        got=type(value).__name__,
+                        expected=CANDIDATE_MODELS,
+                    )
+                )
+            fingerprint = own_fingerprint(model)
+            if fingerprint == self.fingerprint(dense):
+                raise ConfigError(MSG_CANDIDATE_IS_DENSE.format(shown=shown, source=source))
+            self._variants[key] = tag_candidate(model, candidate, fingerprint)
+            self.methods[candidate.name] = info_dict(model)
         return self._variants[key]
 
     def _check_available(self, method: str) -> None:
@@ -451,7 +608,7 @@ class FairnessRun:
     @property
     def live_methods(self) -> list[str]:
         """The methods whose variants are alive (built and not yet released)."""
-        return sorted({method for _, method in self._variants})
+        return sorted({method for _, method, _ in self._variants})
 
     def release(self, method: str) -> None:
         """Drop every variant of ``method`` (of every dense model) after its last test."""
@@ -523,13 +680,16 @@ class FairnessRun:
             s, nodeid=nodeid, method=method, outcome=lambda mode, text: undecided.append(mode)
         )
         try:
-            variant = self.variant(dense, method)
+            variant = self.variant(dense, method, split=split, settings=s)
         except MethodUnavailable as err:
             if method in self._broken:  # a run that names the method must show it is broken
                 return self._error(nodeid, method, dense, split, s, "loading the method", err)
             return Check("skipped", (), f"{method}: {err.reason}")
         except Exception as err:  # a backend's own error: this method's row, not the run's end
-            return self._error(nodeid, method, dense, split, s, "compression", err)
+            stage = (
+                "compression" if self.find_candidate(method, s) is None else "loading the candidate"
+            )
+            return self._error(nodeid, method, dense, split, s, stage, err)
         try:
             self.predict(dense, split)
             self.predict(variant, split)
@@ -606,21 +766,44 @@ class FairnessRun:
         )
 
 
+def _import_target(path: str, shown: str, source: str) -> Any:
+    """The object ``package.module:attr.attr`` names (ConfigError naming the setting if not)."""
+    module_name, attr = path.split(":", 1)
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as err:
+        missing = isinstance(err, ModuleNotFoundError) and err.name == module_name.split(".")[0]
+        raise ConfigError(
+            MSG_FACTORY_IMPORT.format(
+                shown=shown, source=source, module=module_name, error=_describe(err)
+            )
+            + (MSG_FACTORY_NOT_ON_PATH if missing else "")
+        ) from err
+    target: Any = module
+    for part in attr.split("."):
+        if not hasattr(target, part):
+            raise ConfigError(
+                MSG_FACTORY_ATTRIBUTE.format(
+                    shown=shown, source=source, module=module_name, name=attr
+                )
+            )
+        target = getattr(target, part)
+    return target
+
+
+def _call_factory(target: Any, shown: str, source: str) -> Any:
+    """What the factory returns (a non-callable target is the value itself)."""
+    try:
+        return target() if callable(target) else target
+    except Exception as err:
+        raise ConfigError(
+            MSG_FACTORY_RAISED.format(shown=shown, source=source, error=_describe(err))
+        ) from err
+
+
 def _describe(err: BaseException) -> str:
     text = str(err).strip()
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
-
-
-def _info_dict(variant: Any) -> dict[str, Any]:
-    """The variant's compression metadata for the report, without its wall time (the same run
-    must give a byte-identical report)."""
-    info = getattr(variant, "fairquant_info", None)
-    if info is None:
-        return {}
-    to_dict = getattr(info, "to_dict", None)
-    data = dict(to_dict()) if callable(to_dict) else {"info": repr(info)}
-    data.pop("wall_time_s", None)
-    return data
 
 
 def _is_module(value: Any) -> str | None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from .candidates import Candidate, parse_candidates
 from .errors import ConfigError
 
 if TYPE_CHECKING:
@@ -127,6 +128,22 @@ def _subsample(value: Any) -> int | float | None:
         return None
     try:
         number = float(text)
+    except ValueError:
+        raise ValueError(problem) from None
+    if number.is_integer() and number >= 1:
+        return int(number)
+    if 0 < number < 1:
+        return number
+    raise ValueError(problem)
+
+
+def _calibration_size(value: Any) -> int | float:
+    """A sample count, or a fraction in (0, 1) of the split (what ``calibration_split`` takes)."""
+    problem = "calibration_size must be a sample count >= 1 or a fraction in (0, 1)"
+    if isinstance(value, bool):
+        raise ValueError(problem)
+    try:
+        number = float(str(value).strip())
     except ValueError:
         raise ValueError(problem) from None
     if number.is_integer() and number >= 1:
@@ -389,6 +406,46 @@ OPTIONS: tuple[Option, ...] = (
         metavar="NAME",
         per_test=True,
     ),
+    Option(
+        "candidates",
+        parse_candidates,
+        (),
+        "Your own already-compressed models, 'name = package.module:callable' each (one per "
+        "line in the ini file, comma separated on the command line): factories returning a "
+        "torch.nn.Module (a Hugging Face model loaded with its quantization config too) or an "
+        "onnxruntime.InferenceSession. The candidate_model fixture runs over them; each is "
+        "gated and reported under its name.",
+        ini_type="linelist",
+        metavar="NAME=MODULE:CALLABLE",
+        per_test=True,
+    ),
+    Option(
+        "calibration_size",
+        _calibration_size,
+        512,
+        "Samples (or a fraction of the split) set aside, stratified and seeded, to calibrate "
+        "the methods that observe activations (static-int8, onnx-int8-static, gptq-int4) when "
+        "one is configured, and to fine-tune on with fairquant_finetune; the dense model and "
+        "every variant are then evaluated on the other samples only.",
+        metavar="N",
+    ),
+    Option(
+        "finetune",
+        _factory_path,
+        None,
+        "Recovery fine-tuning after compression, 'package.module:callable' called as "
+        "fn(variant, split, steps) on the part fairquant_calibration_size sets aside; pruning "
+        "masks are re-applied after every optimizer step, and gmp-S (gradual magnitude "
+        "pruning) needs it.",
+        metavar="MODULE:CALLABLE",
+    ),
+    Option(
+        "finetune_steps",
+        _integer("finetune_steps", 1),
+        200,
+        "Steps passed to fairquant_finetune (gmp-S reaches its sparsity at the last one).",
+        metavar="N",
+    ),
 )
 
 OPTIONS_BY_NAME: Mapping[str, Option] = {o.name: o for o in OPTIONS}
@@ -448,6 +505,12 @@ class Settings:
     report: tuple[str, ...] = ()
     methods: tuple[str, ...] = ()
     attribute: str | None = None
+    candidates: tuple[Candidate, ...] = ()
+    #: compression.calibration.DEFAULT_CALIBRATION_SIZE (not imported: loading the plugin
+    #: imports no compression code); a test pins that they agree.
+    calibration_size: int | float = 512
+    finetune: str | None = None
+    finetune_steps: int = 200
     #: Where each value that is not the default came from, e.g. {"alpha": "command line"}.
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
 
@@ -497,7 +560,8 @@ class Settings:
 
     def to_dict(self) -> dict[str, Any]:
         out = {o.name: getattr(self, o.name) for o in OPTIONS}
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+        # Tuples hold names, or candidates written as their "name=factory" entries.
+        return {k: [str(i) for i in v] if isinstance(v, tuple) else v for k, v in out.items()}
 
 
 def _parse(option: Option, raw: Any, shown: str, source: str) -> Any:
@@ -668,6 +732,7 @@ def configuration_markdown() -> str:
         'fairquant_data = "mypkg.fairness:load_eval_split"',
         'fairquant_quantization = ["bnb-int8", "bnb-nf4", "torch-dynamic-int8"]',
         'fairquant_pruning = ["global-magnitude-0.5", "nm-2:4"]',
+        'fairquant_candidates = ["int8-release = mypkg.release:load_onnx_int8"]',
         "fairquant_alpha = 0.05",
         "```",
         "",
@@ -696,6 +761,13 @@ def configuration_markdown() -> str:
         "| `quantized_model`, `pruned_model` | test | the dense model compressed by one method; "
         "the test runs once per method (`test_x[bnb-nf4]`); unavailable methods skip with the "
         'backend\'s reason; an empty list (`methods="none"` or `[]`) runs no method: one '
+        "`test_x[none]`, skipped with the reason |",
+        "| `candidate_model` | test | one of your own already-compressed models "
+        "(`fairquant_candidates`): the factory's torch module, Hugging Face model or "
+        "onnxruntime `InferenceSession` (wrapped so `predict` runs it), carrying a "
+        "`CandidateInfo` (name, factory, the returned model's fingerprint) at "
+        "`fairquant_info`; the test runs once per candidate (`test_x[int8-release]`) and every "
+        "gate, snapshot and report names it as a method; with none configured, one "
         "`test_x[none]`, skipped with the reason |",
         "| `fairquant_snapshot` | test | syrupy's `snapshot` comparing GroupReports with a "
         "tolerance |",

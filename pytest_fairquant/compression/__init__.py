@@ -1,6 +1,7 @@
 """Compression backends behind one small protocol (see ``docs/compression.md``).
 
-``compress(model, method_id, **params)`` returns a compressed deep copy carrying a
+``compress(model, method_id, **params)`` (``calibration=`` for the methods that observe
+activations, ``finetune=FineTune(fn, data, steps)`` for recovery training) returns a compressed deep copy carrying a
 :class:`CompressionInfo`; :func:`compression_methods` lists what is registered and whether it can
 run here; third parties extend the registry with :func:`register_method` or the entry point
 group ``pytest_fairquant.methods``. Importing this package does not import torch.
@@ -30,8 +31,9 @@ from .core import (
     compression_info,
     storage_bytes,
 )
+from .finetune import FineTune
 from .hf import MSG_NOT_LOAD_TIME, load_quantized_pretrained
-from .methods import MSG_MISSING_PACKAGE, MSG_NEEDS_CUDA
+from .methods import MSG_MISSING_PACKAGE, MSG_NEEDS_CUDA, MSG_NEEDS_FINETUNE
 from .onnx import MSG_EXPORT_MISMATCH
 from .pt2e import MSG_NOT_EXPORTABLE
 from .registry import (
@@ -65,6 +67,7 @@ __all__ = [
     "MSG_MISSING_PACKAGE",
     "MSG_NEEDS_CALIBRATION",
     "MSG_NEEDS_CUDA",
+    "MSG_NEEDS_FINETUNE",
     "MSG_NOT_A_MODULE",
     "MSG_NOT_EXPORTABLE",
     "MSG_NOT_LOAD_TIME",
@@ -78,6 +81,7 @@ __all__ = [
     "CalibrationData",
     "CompressionInfo",
     "CompressionMethod",
+    "FineTune",
     "MethodStatus",
     "ParsedMethod",
     "SkippedLayer",

@@ -9,12 +9,19 @@ the inputs came from, so the same evaluation code serves them and the dense mode
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from ..errors import InputError
 from ._ops import tree_map_tensors
+
+MSG_SESSION_BYTES = (
+    "the onnxruntime.InferenceSession keeps neither its model bytes nor its model path, so it "
+    "cannot be fingerprinted or copied; build the session from a file path or from bytes"
+)
 
 
 def _input_device(args: Any, kwargs: Any) -> torch.device:
@@ -86,6 +93,22 @@ class OnnxRuntimeModel(CpuRuntimeModel):
         self.model_bytes = model_bytes
         self.provider = provider
         self._session: Any = None
+
+    @classmethod
+    def from_session(cls, session: Any) -> OnnxRuntimeModel:
+        """A model running the user's own ``session`` (their providers and options), carrying
+        the bytes it was built from so a copy can build its own. onnxruntime has no public
+        accessor for them: the session keeps the path or bytes it was given as
+        ``_model_path``/``_model_bytes``."""
+        data = getattr(session, "_model_bytes", None)
+        path = getattr(session, "_model_path", None)
+        if data is None and path is not None:
+            data = Path(path).read_bytes()
+        if not isinstance(data, bytes):
+            raise InputError(MSG_SESSION_BYTES)
+        model = cls(data, session.get_providers()[0])
+        model._session = session
+        return model
 
     def session(self) -> Any:
         if self._session is None:

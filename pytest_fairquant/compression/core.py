@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from .finetune import FineTune
+
 MSG_NO_TARGETS = (
     "{cls} has no layers that {method_id!r} can compress: it needs {needs}. Pass a model "
     "containing them, or pick a method for this architecture."
@@ -381,7 +383,12 @@ def check_skip(
 
 
 def compress(
-    model: nn.Module, method_id: str, *, calibration: Any = None, **params: Any
+    model: nn.Module,
+    method_id: str,
+    *,
+    calibration: Any = None,
+    finetune: FineTune | None = None,
+    **params: Any,
 ) -> nn.Module:
     """A compressed copy of ``model`` made by ``method_id`` (the user's model is untouched).
 
@@ -390,6 +397,8 @@ def compress(
     data a calibrating method (``static-int8``, ``onnx-int8-static``) observes activations on:
     a tensor batch, a DataLoader or a DemographicSplit (see :mod:`.calibration`; give the
     calibration part of :func:`~.calibration.calibration_split`, never the evaluated samples).
+    ``finetune`` runs the user's recovery training loop on the variant, pruning masks kept
+    (and ``gmp-S`` pruned on its schedule, which needs it; see :mod:`.finetune`).
     Raises :class:`~pytest_fairquant.errors.InputError` for an unknown id or bad parameters
     (or calibration data given to a method that does not calibrate),
     :class:`~pytest_fairquant.errors.MethodUnavailable` when the method cannot run here, and
@@ -434,7 +443,18 @@ def compress(
     bytes_before = storage_bytes(model)
     work = copy.deepcopy(model)
     start = time.perf_counter()
-    variant = method.apply(work) if data is None else method.apply(work, data)  # type: ignore[call-arg]
+    gradual = bool(getattr(method, "gradual", False))
+    if gradual and finetune is None:
+        from .methods import MSG_NEEDS_FINETUNE
+
+        raise CompressionError(MSG_NEEDS_FINETUNE.format(method_id=method_id))
+    if gradual:  # pruned while it trains, from dense
+        variant = work
+    elif data is None:
+        variant = method.apply(work)
+    else:
+        variant = method.apply(work, data)  # type: ignore[call-arg]
+    tuned = None if finetune is None else _finetune(variant, method, finetune)
     wall = time.perf_counter() - start
     if _unchanged(model, variant):
         raise unchanged_error(model, method_id)
@@ -452,6 +472,7 @@ def compress(
         **({"calibration": data.describe()} if data is not None else {}),
         **dict(getattr(variant, "fairquant_details", None) or {}),
         **dict(measured.get("details", {})),
+        **({"finetune": tuned} if tuned is not None else {}),
     }
     share = float(measured.get("share", compressed_share(model, converted)))
     family = str(getattr(method, "family", "custom"))
@@ -480,6 +501,27 @@ def compress(
     if share_warning is not None:
         LOG.warning(share_warning)
     return variant
+
+
+def _finetune(variant: nn.Module, method: CompressionMethod, finetune: FineTune) -> dict[str, Any]:
+    """Run ``finetune`` on ``variant`` with the masks its method calls for: the gradual
+    schedule, a pruned variant's own zeros (fixed), or none (quantized weights)."""
+    from ._ops import float_weights
+    from .finetune import run_finetune
+
+    schedule = getattr(method, "masks_at", None)
+    pruned = callable(schedule) or getattr(method, "family", None) == "pruning"
+    weights = (
+        [w for *_, w in float_weights(_unwrap(variant), _ALL_KINDS, _skip_list(method))]
+        if pruned
+        else []
+    )
+    fixed = [w != 0 for w in weights]  # before training: the zeros the method left
+
+    def masks_at(step: int) -> list[torch.Tensor]:
+        return schedule(weights, step, finetune.steps) if callable(schedule) else fixed
+
+    return run_finetune(variant, finetune, weights, masks_at)
 
 
 # --------------------------------------------------------------------------- compressed share
@@ -574,6 +616,18 @@ def _default_versions() -> dict[str, str]:
     import torch
 
     return {"torch": torch.__version__}
+
+
+def info_dict(variant: Any) -> dict[str, Any]:
+    """The variant's metadata (``fairquant_info``) for a report, without its wall time (the
+    same run must give a byte-identical report); empty when it has none."""
+    info = getattr(variant, "fairquant_info", None)
+    if info is None:
+        return {}
+    to_dict = getattr(info, "to_dict", None)
+    data = dict(to_dict()) if callable(to_dict) else {"info": repr(info)}
+    data.pop("wall_time_s", None)
+    return data
 
 
 def compression_info(variant: Any) -> CompressionInfo:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..errors import InputError
+from ..errors import CompressionError, InputError
 from .registry import MSG_OUT_OF_RANGE, MethodFactory
 
 if TYPE_CHECKING:
@@ -645,16 +645,54 @@ class GlobalMagnitude(_Pruning):
         return f"global-magnitude-{self.sparsity:g}"
 
     def _masks(self, weights: list[torch.Tensor]) -> list[torch.Tensor]:
-        import torch
+        return global_magnitude_masks(weights, self.sparsity)
 
-        from ._ops import keep_largest
 
-        scores = torch.cat([w.detach().abs().reshape(-1) for w in weights])
-        keep = keep_largest(scores, round(self.sparsity * scores.numel()))
-        return [
-            k.reshape(w.shape)
-            for k, w in zip(torch.split(keep, [w.numel() for w in weights]), weights, strict=True)
-        ]
+def global_magnitude_masks(weights: list[torch.Tensor], sparsity: float) -> list[torch.Tensor]:
+    """Keep-masks dropping the share ``sparsity`` of the smallest |w| of all ``weights`` together."""
+    import torch
+
+    from ._ops import keep_largest
+
+    scores = torch.cat([w.detach().abs().reshape(-1) for w in weights])
+    keep = keep_largest(scores, round(sparsity * scores.numel()))
+    return [
+        k.reshape(w.shape)
+        for k, w in zip(torch.split(keep, [w.numel() for w in weights]), weights, strict=True)
+    ]
+
+
+MSG_NEEDS_FINETUNE = (
+    "{method_id!r} prunes gradually while fine-tuning, so it needs a training loop: set "
+    "fairquant_finetune = 'package.module:callable' (called as fn(model, data, steps)), or call "
+    "compress(model, {method_id!r}, finetune=FineTune(fn, data, steps))"
+)
+
+
+@dataclass(frozen=True)
+class GradualMagnitude(GlobalMagnitude):
+    """Paper 004's gradual magnitude pruning: global magnitude pruning raised on the cubic
+    schedule over the fine-tuning steps (see :mod:`.finetune`)."""
+
+    gradual: ClassVar[bool] = True
+    description: ClassVar[str] = (
+        "gradual magnitude pruning: global magnitude sparsity raised from 0 to S on the cubic "
+        "schedule (Zhu & Gupta) over the steps of the fairquant_finetune training loop"
+    )
+
+    @property
+    def name(self) -> str:
+        return f"gmp-{self.sparsity:g}"
+
+    def masks_at(self, weights: list[torch.Tensor], step: int, steps: int) -> list[torch.Tensor]:
+        """The keep-masks after optimizer step ``step`` of ``steps``."""
+        from .finetune import cubic_sparsity
+
+        return global_magnitude_masks(weights, cubic_sparsity(self.sparsity, step, steps))
+
+    def apply(self, model: nn.Module) -> nn.Module:
+        # compress() prunes it during fine-tuning; alone it has no steps to prune over.
+        raise CompressionError(MSG_NEEDS_FINETUNE.format(method_id=self.name))
 
 
 @dataclass(frozen=True)
@@ -763,6 +801,7 @@ BUILTINS: tuple[tuple[str, MethodFactory, str | None], ...] = (
     ("bf16", BFloat16, None),
     ("kmeans-{clusters}", KMeansClustering, "kmeans-16"),
     ("global-magnitude-{sparsity}", GlobalMagnitude, "global-magnitude-0.5"),
+    ("gmp-{sparsity}", GradualMagnitude, "gmp-0.5"),
     ("l1-unstructured-{sparsity}", L1Unstructured, "l1-unstructured-0.5"),
     ("ln-structured-{sparsity}", LnStructured, "ln-structured-0.5"),
     ("nm-{n}:{m}", NMSparsity, "nm-2:4"),

@@ -69,6 +69,10 @@ CASES = [
     ("report", "out.json", "out.json", ["out.json"]),
     ("methods", "fp16", "fp16", ["fp16"]),
     ("attribute", "race", "race", "race"),
+    ("candidates", "a=x.y:f,b=x.y:g", "a = x.y:f\n    b = x.y:g", ["a=x.y:f", "b=x.y:g"]),
+    ("calibration_size", "0.25", "0.25", 0.25),
+    ("finetune", "a.b:train", "a.b:train", "a.b:train"),
+    ("finetune_steps", "30", "30", 30),
 ]
 
 
@@ -152,9 +156,23 @@ def test_marker_overrides_cli_and_ini_for_one_test(pytester: pytest.Pytester, pr
             "--fairquant-max-utility-drop=1.5 (command line): max_utility_drop must be a number "
             "in [0, 1]",
         ),
-        (["--fairquant-seed=-1"], "", "--fairquant-seed=-1 (command line): seed must be an integer"),
+        (
+            ["--fairquant-seed=-1"],
+            "",
+            "--fairquant-seed=-1 (command line): seed must be an integer",
+        ),
     ],
-    ids=["alpha-cli", "alpha-ini", "choice", "int", "gap", "factory", "subsample", "utility", "seed"],
+    ids=[
+        "alpha-cli",
+        "alpha-ini",
+        "choice",
+        "int",
+        "gap",
+        "factory",
+        "subsample",
+        "utility",
+        "seed",
+    ],
 )
 def test_invalid_values_name_the_setting_and_source(
     pytester: pytest.Pytester, args: list[str], ini: str, message: str
