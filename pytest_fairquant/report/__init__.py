@@ -75,6 +75,23 @@ def worst_group(comparison: Mapping[str, Any]) -> str:
     return "-" if worst is None else str(worst)
 
 
+def worst_change(comparison: Mapping[str, Any]) -> Any:
+    """The change (compressed - dense) of the group the comparison names as the worst off, or
+    None: the number a reader wants beside the group's name."""
+    name = worst_group(comparison)
+    groups = comparison.get("groups") or []
+    found = (g for g in groups if isinstance(g, Mapping) and str(g.get("group")) == name)
+    return next((g.get("delta") for g in found), None)
+
+
+def share_warning(info: Mapping[str, Any]) -> str | None:
+    """The warning a variant's metadata carries when it compressed under half of the dense
+    model's parameters (``CompressionInfo.share_warning``), else None. The compression core
+    decides the threshold; the report only shows its sentence."""
+    warning = info.get("share_warning")
+    return str(warning) if warning else None
+
+
 def utility_text(comparison: Mapping[str, Any]) -> str:
     """The utility guard beside the gap: its status and the largest drop it saw."""
     utility = comparison.get("utility")
@@ -138,8 +155,8 @@ def write_reports(paths: Sequence[str | Path], report: Mapping[str, Any]) -> lis
 
 
 __all__ = [
-    "MSG_NO_HTML",
     "MSG_NOT_WRITTEN",
+    "MSG_NO_HTML",
     "REPORT_SCHEMA",
     "ComparisonRow",
     "SessionReport",
@@ -148,8 +165,10 @@ __all__ = [
     "check_report_path",
     "gap_columns",
     "json_path",
+    "share_warning",
     "utility_text",
     "versions",
+    "worst_change",
     "worst_group",
     "write_json",
     "write_reports",
