@@ -585,8 +585,8 @@ def test_header_says_when_the_run_used_generated_data_or_random_weights(
     page = render(_typed(report, splits={"fairface": summary}))
     assert (
         '<p class="caveat">Split <b>fairface</b> ran on generated data (FairFace-format tree) '
-        "and a model with random weights: the verdicts check the pipeline, not a model you "
-        "could ship.</p>"
+        "and a model with random weights: its verdicts show that the pipeline works, not how "
+        "a trained model treats real people.</p>"
     ) in page
     assert 'class="caveat"' not in render(report)
 

@@ -352,8 +352,8 @@ def _caveats(report: SessionReport) -> str:
             for key, value in provenance.items()
         )
         lines.append(
-            f"Split <b>{_e(name)}</b> ran on {what}: the verdicts check the pipeline, not a "
-            "model you could ship."
+            f"Split <b>{_e(name)}</b> ran on {what}: its verdicts show that the pipeline works, "
+            "not how a trained model treats real people."
         )
     for info in report.methods.values():
         warning = share_warning(info) if isinstance(info, Mapping) else None
