@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import platform
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -129,12 +129,19 @@ def build_report(
     ).to_dict()
 
 
-def write_reports(paths: Sequence[str | Path], report: Mapping[str, Any]) -> list[str]:
+def write_reports(
+    paths: Sequence[str | Path],
+    report: Mapping[str, Any],
+    *,
+    on_written: Callable[[Path], None] | None = None,
+) -> list[str]:
     """Write ``report`` to every path; returns notes for the terminal (HTML unavailable, a path
-    that became unusable since it was checked)."""
+    that became unusable since it was checked). ``on_written`` is told each file written, the
+    JSON beside an HTML page first, so a caller can say where the reports are."""
     notes: list[str] = []
     if not distributed.is_writer():  # under torch.distributed, rank 0 writes the one report
         return notes
+    told = on_written or (lambda _: None)
     for path in paths:
         try:
             check_report_path(path)
@@ -143,6 +150,7 @@ def write_reports(paths: Sequence[str | Path], report: Mapping[str, Any]) -> lis
             continue
         target = json_path(path)
         write_json(target, report)
+        told(target)
         if target == Path(path):
             continue
         try:
@@ -151,6 +159,7 @@ def write_reports(paths: Sequence[str | Path], report: Mapping[str, Any]) -> lis
             notes.append(MSG_NO_HTML.format(html=path, json=target))
             continue
         write_json(Path(path), html.render(report), text=True)
+        told(Path(path))
     return notes
 
 
