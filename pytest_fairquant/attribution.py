@@ -219,7 +219,8 @@ class _Gate:
         level = compression_log.level
         compression_log.setLevel(logging.ERROR)
         try:
-            return compress(self.dense, self.method, **({"skip": list(skip)} if skip else {}))
+            params: dict[str, Any] = {"skip": list(skip)} if skip else {}
+            return compress(self.dense, self.method, **params)
         finally:
             compression_log.setLevel(level)
 

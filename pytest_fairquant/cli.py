@@ -596,7 +596,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(note, file=sys.stderr)
     from .report.terminal import summary_lines
 
-    for line in summary_lines(report["comparisons"]):
+    for line in summary_lines(report["comparisons"], methods=report["methods"]):
         print(line)
     print(f"fairquant: report written to {args.report}")
     return sweep_exit_code(checks)

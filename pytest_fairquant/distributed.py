@@ -239,7 +239,7 @@ def get_or_compute(cache: PredictionCache, key: CacheKey, compute: Callable[[], 
         kind, value = _broadcast(dist, None)
         if kind == "error":
             raise value
-        return compute() if kind == "compute" else value  # type: ignore[no-any-return]
+        return compute() if kind == "compute" else value
     told = False
 
     def lead() -> T:

@@ -51,12 +51,14 @@ __all__ = [
     "MSG_NO_CANDIDATES",
     "MSG_NO_FACTORY",
     "MSG_NO_METHODS",
+    "MSG_REPORT_WRITTEN",
     "MSG_SECTION_JSON",
     "MSG_SECTION_NAME",
     "MSG_SECTION_TWICE",
     "MSG_UNKNOWN_METHOD",
 ]
 
+MSG_REPORT_WRITTEN = "fairquant: report written to {path}"
 MSG_NO_METHODS = (
     "fairquant: {shown} ({source}) names no compression method, so this test has no variant to gate"
 )
@@ -157,6 +159,44 @@ def pytest_configure(config: pytest.Config) -> None:
     stack = contextlib.ExitStack()
     stack.enter_context(gate_context(session_context))
     config.add_cleanup(stack.close)
+
+
+class TerminalProgress:
+    """The run's progress lines through pytest's terminal reporter, with capturing suspended
+    while they are written: a step runs inside a test, whose output pytest captures."""
+
+    def __init__(self, config: pytest.Config, reporter: Any) -> None:
+        self.reporter = reporter
+        self.capture = config.pluginmanager.get_plugin("capturemanager")
+
+    def _uncaptured(self) -> contextlib.AbstractContextManager[None]:
+        if self.capture is None:
+            return contextlib.nullcontext()
+        suspended: contextlib.AbstractContextManager[None] = (
+            self.capture.global_and_fixture_disabled()
+        )
+        return suspended
+
+    def start(self, text: str) -> None:
+        with self._uncaptured():
+            self.reporter.ensure_newline()
+            self.reporter.write(f"fairquant: {text} ...", flush=True)
+
+    def done(self, text: str) -> None:
+        with self._uncaptured():
+            self.reporter.write(f" {text}\n", flush=True)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Progress lines on a terminal only: not under ``-q``, not into a log or a pipe, and not
+    from xdist workers (their output never reaches the terminal)."""
+    config = session.config
+    run = config.stash.get(state_key, None)
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if run is None or reporter is None or _is_worker(config):
+        return
+    if config.get_verbosity() >= 0 and reporter.isatty():
+        run.progress = TerminalProgress(config, reporter)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -635,7 +675,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
         report = SessionReport.from_dict(state.report(config.invocation_params.args))
         typed = report.with_tests(_test_records(config))
-        state.notes.extend(write_reports(state.settings.report, typed.to_dict()))
+        written: list[str] = []
+        notes = write_reports(
+            state.settings.report,
+            typed.to_dict(),
+            on_written=lambda path: written.append(str(path)),
+        )
+        state.notes.extend([*notes, *(MSG_REPORT_WRITTEN.format(path=path) for path in written)])
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -661,6 +707,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if verbosity >= 0:
         terminalreporter.write_sep("-", "fairquant")
     records = state.record_dicts()
-    lines = summary_lines(records, tests=tests, verbosity=verbosity) if records or tests else []
+    lines = (
+        summary_lines(records, tests=tests, methods=state.methods, verbosity=verbosity)
+        if records or tests
+        else []
+    )
     for line in [*lines, *state.notes]:
         terminalreporter.write_line(line)

@@ -25,7 +25,10 @@ A :class:`FairnessRun` owns, for one process and one resolved :class:`~.settings
   resolution from the settings, ``min_positives``, the correction across attributes and the
   inconclusive policy are the same code in a test and in a sweep;
 - the typed records (:class:`Record`): every comparison with its test, method, dense model and
-  split, JSON-ready for the reports.
+  split, JSON-ready for the reports;
+- progress (:class:`Progress`): one line per variant compressed and per model evaluated, with
+  the elapsed time and samples/s, to whatever sink the front door gives (the plugin's goes
+  through pytest's terminal reporter).
 
 It imports neither pytest nor torch at import time; data/, compression/, metrics/ and stats/
 never import it.
@@ -33,15 +36,17 @@ never import it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import tempfile
+import time
 import warnings
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from .candidates import Candidate
 from .errors import ConfigError, FairquantError, InputError, MethodUnavailable
@@ -102,6 +107,29 @@ Outcome = Literal["passed", "failed", "skipped", "xfailed", "warned", "error"]
 
 #: The settings that hold method ids.
 METHOD_SETTINGS = ("quantization", "pruning", "methods")
+
+
+class Progress(Protocol):
+    """Where a run says what its long steps are doing: ``start`` when one begins (``evaluating
+    uniform-int4 (Net@1a2b3c4d) on digits, 450 samples``), ``done`` when it ends (``0.8 s,
+    560 samples/s``), so a sink can print both on one line."""
+
+    def start(self, text: str) -> None: ...
+
+    def done(self, text: str) -> None: ...
+
+
+@dataclass
+class _Step:
+    """A step in progress: when it began, and what it adds to its line when it ends (see
+    :meth:`FairnessRun._step`)."""
+
+    started: float = field(default_factory=time.perf_counter)
+    result: str = ""
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
 
 
 class CacheFallbackWarning(UserWarning):
@@ -234,6 +262,8 @@ class FairnessRun:
     _calibration: dict[str, DemographicSplit] = field(default_factory=dict)
     _cache: Any = None
     _cache_problem: str | None = None
+    #: Where the long steps report (None: silently).
+    progress: Progress | None = None
     _cache_opened: bool = False
 
     # ------------------------------------------------------------------ configuration checks
@@ -500,15 +530,38 @@ class FairnessRun:
             None if task is None else task.fingerprint(),
         )
         if key not in self._predictions:
-            self._predictions[key] = predict(
-                model,
-                split,
-                task=task,
-                device=self.device(),
-                batch_size=self.settings.batch_size,
-                cache=self.cache,
-            )
+            info = getattr(model, "fairquant_info", None)
+            method = getattr(info, "method_id", None) or "dense"
+            what = f"evaluating {method} ({self.model_name(model)}) on {split.name}"
+            with self._step(f"{what}, {len(split)} samples") as step:
+                found = predict(
+                    model,
+                    split,
+                    task=task,
+                    device=self.device(),
+                    batch_size=self.settings.batch_size,
+                    cache=self.cache,
+                )
+                step.result = _throughput(found, step.elapsed)
+            self._predictions[key] = found
         return self._predictions[key]
+
+    @contextlib.contextmanager
+    def _step(self, text: str) -> Iterator[_Step]:
+        """Report ``text`` as started, then its elapsed time and the step's own result (or
+        that it failed) when it ends."""
+        step = _Step()
+        if self.progress is None:
+            yield step
+            return
+        self.progress.start(text)
+        outcome = "failed"
+        try:
+            yield step
+            outcome = "done"
+        finally:
+            tail = f", {step.result}" if step.result and outcome == "done" else ""
+            self.progress.done(f"{outcome} in {step.elapsed:.1f} s{tail}")
 
     def find_candidate(self, name: str, settings: Settings | None = None) -> Candidate | None:
         """The candidate called ``name`` in ``settings`` (default: the run's), if any."""
@@ -550,7 +603,8 @@ class FairnessRun:
                 finetune = FineTune(self.factory("finetune"), part, steps)
             calibration = part if self.needs_calibration(method) else None
             try:
-                built = compress(dense, method, calibration=calibration, finetune=finetune)
+                with self._step(f"compressing {self.model_name(dense)} with {method}"):
+                    built = compress(dense, method, calibration=calibration, finetune=finetune)
             except MethodUnavailable as err:
                 self._unavailable[method] = err.reason
                 raise
@@ -806,6 +860,16 @@ def _describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
+def _throughput(found: Predictions, elapsed: float) -> str:
+    """The model's samples/s over its forward passes; a result the prediction cache served
+    (far faster than the passes it records took) says so instead."""
+    n, wall = found.metadata.get("n"), found.metadata.get("wall_time_s")
+    if not isinstance(n, int) or not isinstance(wall, float) or wall <= 0:
+        return ""
+    rate = f"{n / wall:,.0f} samples/s"
+    return f"from the cache ({rate} when computed)" if elapsed < wall / 2 else rate
+
+
 def _is_module(value: Any) -> str | None:
     import torch
 
@@ -823,6 +887,7 @@ __all__ = [
     "Check",
     "FairnessRun",
     "Outcome",
+    "Progress",
     "Record",
     "shown_setting",
 ]

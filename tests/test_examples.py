@@ -147,6 +147,55 @@ def test_run_all_prints_the_summary_and_report_paths() -> None:
     # The strict xfails (fails and the explicit inconclusive) count as success.
     assert "tabular_credit  ok      14 passed, 11 xfailed" in done.stdout
     assert done.stdout.rstrip().endswith("reports/tabular_credit.html")
+    # What the gates found, from the example's JSON report, under its pytest counts.
+    found = [line.strip() for line in done.stdout.splitlines() if line.startswith("    ")]
+    assert any(line.startswith("comparisons: ") and " fail" in line for line in found)
+    assert any("expected fail (documented)" in line for line in found)
+    assert any(line.startswith("worst failure: ") for line in found)
+
+
+def _run_all() -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("run_all", EXAMPLES / "run_all.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_run_all_findings_count_verdicts_and_name_the_worst_failure() -> None:
+    from pytest_fairquant.report import build_report
+    from pytest_fairquant.report.model import TestRecord
+
+    def record(method: str, verdict: str, change: float) -> dict[str, Any]:
+        groups = [{"group": "a", "delta": 0.0}, {"group": "minority", "delta": change}]
+        comparison = {"attribute": "race", "gap": "fvo", "verdict": verdict,
+                      "worst_group": "minority", "groups": groups}  # fmt: skip
+        return {"nodeid": f"t.py::test_q[{method}]", "gate": "g", "method": method,
+                "comparison": comparison}  # fmt: skip
+
+    report = build_report(
+        [
+            record("uniform-int2", "fail", -0.4),
+            record("nm-2:4", "fail", -0.1),
+            record("uniform-int8", "pass", 0.0),
+        ],
+        settings={},
+        methods={},
+        splits={},
+        command=[],
+        tests=[
+            TestRecord("t.py::test_q[uniform-int2]", "xfailed"),
+            TestRecord("t.py::test_q[nm-2:4]", "xfailed"),
+            TestRecord("t.py::test_q[uniform-int8]", "passed"),
+        ],
+    )
+    assert _run_all().findings(report) == [
+        "comparisons: 2 fail, 1 pass",
+        "tests: 1 passed, 2 expected fail (documented)",
+        "worst failure: uniform-int2 race fvo: worst group minority -0.4000 (test_q[uniform-int2])",
+    ]
 
 
 def test_run_all_rejects_unknown_examples() -> None:

@@ -60,6 +60,10 @@ MSG_AMBIGUOUS_GROUP = (
     "name the same group {text!r}; give the attribute one type (e.g. all strings: "
     "values.astype(str)) so that the groups are what you mean"
 )
+#: ``metadata`` keys that say the numbers describe no real model: ``synthetic`` (the data is
+#: generated) and ``random_weights`` (the model evaluated on it is untrained), each True or a
+#: sentence saying what. The split's summary carries them, so the report's header warns.
+PROVENANCE_KEYS = ("synthetic", "random_weights")
 #: How many groups an error lists before it says how many more there are.
 SHOWN_GROUPS = 5
 MSG_WEIGHTS = "weights must be finite and non-negative, one per sample"
@@ -807,7 +811,13 @@ class DemographicSplit:
         return self._fingerprint
 
     def summary(self) -> dict[str, Any]:
-        """JSON-ready description: size, task kind, group counts per attribute, dropped groups."""
+        """JSON-ready description: size, task kind, group counts per attribute, dropped groups,
+        and the :data:`PROVENANCE_KEYS` the metadata sets."""
+        provenance = {
+            key: value if isinstance(value, bool) else str(value)
+            for key in PROVENANCE_KEYS
+            if (value := self.metadata.get(key))
+        }
         return {
             "name": self.name,
             "n": len(self),
@@ -821,4 +831,5 @@ class DemographicSplit:
                 for key in self.attributes
             },
             "dropped": [d.to_dict() for d in self.dropped],
+            **({"provenance": provenance} if provenance else {}),
         }

@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import platform
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,23 @@ def worst_group(comparison: Mapping[str, Any]) -> str:
     return "-" if worst is None else str(worst)
 
 
+def worst_change(comparison: Mapping[str, Any]) -> Any:
+    """The change (compressed - dense) of the group the comparison names as the worst off, or
+    None: the number a reader wants beside the group's name."""
+    name = worst_group(comparison)
+    groups = comparison.get("groups") or []
+    found = (g for g in groups if isinstance(g, Mapping) and str(g.get("group")) == name)
+    return next((g.get("delta") for g in found), None)
+
+
+def share_warning(info: Mapping[str, Any]) -> str | None:
+    """The warning a variant's metadata carries when it compressed under half of the dense
+    model's parameters (``CompressionInfo.share_warning``), else None. The compression core
+    decides the threshold; the report only shows its sentence."""
+    warning = info.get("share_warning")
+    return str(warning) if warning else None
+
+
 def utility_text(comparison: Mapping[str, Any]) -> str:
     """The utility guard beside the gap: its status and the largest drop it saw."""
     utility = comparison.get("utility")
@@ -112,12 +129,19 @@ def build_report(
     ).to_dict()
 
 
-def write_reports(paths: Sequence[str | Path], report: Mapping[str, Any]) -> list[str]:
+def write_reports(
+    paths: Sequence[str | Path],
+    report: Mapping[str, Any],
+    *,
+    on_written: Callable[[Path], None] | None = None,
+) -> list[str]:
     """Write ``report`` to every path; returns notes for the terminal (HTML unavailable, a path
-    that became unusable since it was checked)."""
+    that became unusable since it was checked). ``on_written`` is told each file written, the
+    JSON beside an HTML page first, so a caller can say where the reports are."""
     notes: list[str] = []
     if not distributed.is_writer():  # under torch.distributed, rank 0 writes the one report
         return notes
+    told = on_written or (lambda _: None)
     for path in paths:
         try:
             check_report_path(path)
@@ -126,6 +150,7 @@ def write_reports(paths: Sequence[str | Path], report: Mapping[str, Any]) -> lis
             continue
         target = json_path(path)
         write_json(target, report)
+        told(target)
         if target == Path(path):
             continue
         try:
@@ -134,6 +159,7 @@ def write_reports(paths: Sequence[str | Path], report: Mapping[str, Any]) -> lis
             notes.append(MSG_NO_HTML.format(html=path, json=target))
             continue
         write_json(Path(path), html.render(report), text=True)
+        told(Path(path))
     return notes
 
 
@@ -148,8 +174,10 @@ __all__ = [
     "check_report_path",
     "gap_columns",
     "json_path",
+    "share_warning",
     "utility_text",
     "versions",
+    "worst_change",
     "worst_group",
     "write_json",
     "write_reports",

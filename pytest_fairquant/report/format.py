@@ -6,7 +6,8 @@ The rules: four decimals; ``signed=True`` for changes (``+0.0120``); a value tha
 zero never prints as ``-0.0000``; anything that is not a finite number (None, NaN, an undefined
 value, a bool, a string) is ``n/a``. A p-value below 1e-4 switches to scientific notation
 (``3.2e-07``) where four decimals would read 0.0000. Intervals are ``[lo, hi]`` of two such
-numbers, ``n/a`` when either end is missing.
+numbers, ``n/a`` when either end is missing. Compression metadata reads as people quote it:
+sizes in MiB, ratios to two decimals (``3.97×``), shares and sparsities as percentages.
 
 It imports nothing from the package, so the gates can use it too.
 """
@@ -75,6 +76,24 @@ def bounds(value: Any) -> tuple[float, float] | None:
     return None
 
 
+def mebibytes(value: Any) -> str:
+    """A byte count in MiB to two decimals (``44.59 MiB``), or ``n/a``."""
+    x = as_float(value)
+    return f"{x / 2**20:.2f} MiB" if math.isfinite(x) else NOT_AVAILABLE
+
+
+def ratio(value: Any) -> str:
+    """A size ratio to two decimals (``3.97×``), or ``n/a`` (an infinite ratio too)."""
+    x = as_float(value)
+    return f"{x:.2f}×" if math.isfinite(x) else NOT_AVAILABLE
+
+
+def percent(value: Any) -> str:
+    """A fraction in [0, 1] as a percentage to one decimal (``2.1%``), or ``n/a``."""
+    x = as_float(value)
+    return f"{x:.1%}" if math.isfinite(x) else NOT_AVAILABLE
+
+
 def text_table(rows: Sequence[Sequence[str]]) -> list[str]:
     """Left-aligned columns two spaces apart, trailing blanks stripped (terminal and CLI)."""
     if not rows:
@@ -93,7 +112,10 @@ __all__ = [
     "bounds",
     "interval",
     "interval_of",
+    "mebibytes",
     "number",
     "p_value",
+    "percent",
+    "ratio",
     "text_table",
 ]

@@ -20,12 +20,12 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from . import gap_columns, utility_text, worst_group
-from .format import as_float, bounds, interval_of, p_value
+from . import gap_columns, share_warning, utility_text, worst_change, worst_group
+from .format import as_float, bounds, interval_of, mebibytes, p_value, percent, ratio
 from .format import number as number_text
 from .jsonreport import HTML_MARKER
 from .model import MSG_NOT_A_REPORT, ComparisonRow, SessionReport, TestRecord
@@ -60,6 +60,8 @@ _SKEW_GAPS = frozenset({"max_skew", "min_skew"})
 SVG_HASHSALT = "pytest-fairquant"
 
 Row = ComparisonRow
+#: Method label → its plot colour (see :func:`method_colours`).
+Colours = Mapping[str, str]
 
 
 # --------------------------------------------------------------------------- reading the report
@@ -149,9 +151,7 @@ def _outcome_badge(outcome: str) -> str:
     return f'<span class="verdict {OUTCOME_CSS.get(outcome, "error")}">{_e(outcome)}</span>'
 
 
-def _counted(
-    counts: Mapping[str, int], order: Sequence[str], badge: Callable[[str], str]
-) -> str:
+def _counted(counts: Mapping[str, int], order: Sequence[str], badge: Callable[[str], str]) -> str:
     shown = [v for v in order if v in counts] + sorted(set(counts) - set(order))
     return " ".join(f"{badge(v)} × {counts[v]}" for v in shown)
 
@@ -172,75 +172,125 @@ def _summary(report: SessionReport) -> str:
     )
 
 
-def _comparison_cells(r: Row) -> list[str]:
+#: The verdict table's columns: what decides a release, at a glance and within 1280 px. The
+#: statistics behind each verdict (gate, test, p-value, tolerance, bound) are in its detail row.
+VERDICT_HEAD = (
+    "verdict",
+    "method",
+    "attribute",
+    "gap",
+    "dense",
+    "compressed",
+    "change [interval]",
+    "worst group",
+)
+
+
+def _change(value: Any, iv: Any) -> str:
+    """A change and, when there is one, its interval in a smaller type beside it."""
+    if bounds(iv) is None:
+        return _fmt(value, True)
+    return f'{_fmt(value, True)} <span class="iv">{_fmt_interval(iv)}</span>'
+
+
+def _worst(c: Mapping[str, Any]) -> str:
+    name = worst_group(c)
+    change = worst_change(c)
+    return _e(name) if change is None else f"{_e(name)} {_fmt(change, True)}"
+
+
+def _method_cell(method: str, info: Any) -> str:
+    """The method's id, and its compressed share when under half: a verdict on a variant that
+    left most weights in float says little about the method."""
+    warning = share_warning(info) if isinstance(info, Mapping) else None
+    if warning is None:
+        return _e(method)
+    share = percent(info.get("compressed_share"))
+    return f'{_e(method)} <span class="warn" title="{_e(warning)}">{share} compressed</span>'
+
+
+def _comparison_cells(r: Row, methods: Mapping[str, Any]) -> list[str]:
     c = r.comparison
     return [
-        _e(r.method_label),
+        _method_cell(r.method_label, methods.get(r.method_label)),
         _e(r.attribute),
-        _e(r.gate.removeprefix("assert_")),
         _e(r.gap),
         *(_fmt(v) for v in gap_columns(r)),
-        _fmt(c.get("delta"), True),
-        _fmt_interval(c.get("interval")),
-        _fmt(c.get("upper_bound"), c.get("delta") is not None),
-        _fmt(c.get("tolerance", c.get("threshold"))),
-        _fmt_p(c.get("p_value")),
-        _e(utility_text(c)),
-        _e(worst_group(c)),
-        f"<code>{_e(r.test)}</code>",
+        _change(c.get("delta"), c.get("interval")),
+        _worst(c),
     ]
 
 
-def _ungated_cells(t: TestRecord) -> list[str]:
-    """A test without a comparison (it errored or skipped before its gate): why, in place of
-    the numbers."""
-    why = f" {_e(t.message)}" if t.message else ""
-    test = f"<code>{_e(t.test)}</code>{why}"
-    return [_e(t.method or "dense"), "-", "-", "-", *["n/a"] * 7, "-", "-", test]
+def _comparison_detail(r: Row) -> str:
+    """What the verdict rests on: the gate, the statistical test, p-value, tolerance, bound,
+    the utility guard and the test that made it."""
+    c = r.comparison
+    facts = [
+        ("gate", _e(r.gate.removeprefix("assert_"))),
+        ("statistical test", _e(c.get("test", "-"))),
+        ("p-value", _fmt_p(c.get("p_value"))),
+        ("tolerance", _fmt(c.get("tolerance", c.get("threshold")))),
+        ("bound", _fmt(c.get("upper_bound"), c.get("delta") is not None)),
+        ("utility", _e(utility_text(c))),
+        ("n", _e(c.get("n", "-"))),
+        ("test", f"<code>{_e(r.nodeid)}</code>"),
+    ]
+    return _detail(r.test, facts)
+
+
+def _ungated_detail(t: TestRecord) -> str:
+    """A test without a comparison (it errored or skipped before its gate): why."""
+    facts = [("test", f"<code>{_e(t.nodeid)}</code>"), ("why", _e(t.message or "-"))]
+    return _detail(t.test, facts)
+
+
+def _detail(test: str, facts: Sequence[tuple[str, str]]) -> str:
+    items = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)
+    return f"<details><summary><code>{_e(test)}</code></summary><dl>{items}</dl></details>"
 
 
 def _verdict_table(report: SessionReport) -> str:
-    head = [
-        "verdict",
-        "method",
-        "attribute",
-        "gate",
-        "gap",
-        "dense",
-        "compressed",
-        "Δ",
-        "interval",
-        "bound",
-        "tolerance",
-        "p",
-        "utility",
-        "worst group",
-        "test",
-    ]
+    """One row per comparison (and per test that never reached its gate), each followed by
+    its expandable detail row; with test records, the pytest outcome beside the verdict."""
     outcome = {t.nodeid: t.outcome for t in report.tests}
     entries = [
         (
             (r.method_label, r.attribute, r.gate, r.gap, r.nodeid),
             _badge(r.verdict),
             r.nodeid,
-            _comparison_cells(r),
+            _comparison_cells(r, report.methods),
+            _comparison_detail(r),
         )
         for r in report.comparisons
     ]
     entries += [
-        ((t.method or "dense", "-", "-", "-", t.nodeid), "-", t.nodeid, _ungated_cells(t))
+        (
+            (t.method or "dense", "-", "-", "-", t.nodeid),
+            "-",
+            t.nodeid,
+            [_e(t.method or "dense"), "-", "-", "n/a", "n/a", "n/a", "-"],
+            _ungated_detail(t),
+        )
         for t in report.ungated
     ]
     entries.sort(key=lambda entry: entry[0])
+    head = list(VERDICT_HEAD)
     if report.tests:
         head.insert(1, "outcome")
-        body = [
-            [badge, _outcome_badge(outcome[nodeid]) if nodeid in outcome else "-", *cells]
-            for _, badge, nodeid, cells in entries
-        ]
-    else:
-        body = [[badge, *cells] for _, badge, _, cells in entries]
-    return f'<div class="scroll">{_table(head, body, "verdicts")}</div>'
+    body = []
+    for _, badge, nodeid, cells, detail in entries:
+        shown = [badge]
+        if report.tests:
+            shown.append(_outcome_badge(outcome[nodeid]) if nodeid in outcome else "-")
+        tds = "".join(f"<td>{c}</td>" for c in [*shown, *cells])
+        body.append(
+            f'<tr>{tds}</tr><tr class="detail"><td colspan="{len(head)}">{detail}</td></tr>'
+        )
+    ths = "".join(f"<th>{h}</th>" for h in head)
+    return (
+        f'<div class="scroll"><table class="verdicts"><thead><tr>{ths}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
 
 
 def _group_tables(rows: Sequence[Row]) -> str:
@@ -282,6 +332,107 @@ def _group_tables(rows: Sequence[Row]) -> str:
     return "\n".join(parts)
 
 
+#: What each provenance flag of a split summary (``DemographicSplit.summary()``) means.
+PROVENANCE_TEXT = {
+    "synthetic": "generated data",
+    "random_weights": "a model with random weights",
+}
+
+
+def _caveats(report: SessionReport) -> str:
+    """The header's warnings: a run on generated data or random weights says its numbers
+    describe no real model; a variant that compressed under half of the weights says so."""
+    lines = []
+    for name, summary in report.splits.items():
+        provenance = summary.get("provenance") if isinstance(summary, Mapping) else None
+        if not provenance:
+            continue
+        what = " and ".join(
+            _e(PROVENANCE_TEXT.get(key, key)) + ("" if value is True else f" ({_e(value)})")
+            for key, value in provenance.items()
+        )
+        lines.append(
+            f"Split <b>{_e(name)}</b> ran on {what}: its verdicts show that the pipeline works, "
+            "not how a trained model treats real people."
+        )
+    for info in report.methods.values():
+        warning = share_warning(info) if isinstance(info, Mapping) else None
+        if warning:
+            lines.append(f"{_e(warning)}.")
+    return "".join(f'<p class="caveat">{line}</p>' for line in lines)
+
+
+#: The compression table's columns, and the metadata field each reads.
+COMPRESSION_HEAD = (
+    "method",
+    "family",
+    "compressed share",
+    "dense size",
+    "compressed size",
+    "size ratio",
+    "sparsity",
+    "weight bits",
+    "layers converted",
+    "layers skipped",
+    "parameters",
+)
+
+
+def _compression_row(method: str, info: Mapping[str, Any]) -> str:
+    """One variant's compression metadata, formatted; the layer lists and the method's own
+    details behind an expandable row. A method the sweep could not run has its reason."""
+    reason = info.get("skipped")
+    if isinstance(reason, str):
+        span = len(COMPRESSION_HEAD) - 1
+        return f'<tr><td>{_e(method)}</td><td colspan="{span}">not run: {_e(reason)}</td></tr>'
+    share = info.get("compressed_share")
+    warn = share_warning(info)
+    share_cell = (
+        f'<td class="warn" title="{_e(warn)}">{percent(share)} ⚠</td>'
+        if warn
+        else f"<td>{percent(share)}</td>"
+    )
+    bits = as_float(info.get("weight_bits"))
+    params = info.get("params") or {}
+    shown_params = ", ".join(f"{_e(k)}={_e(v)}" for k, v in params.items()) or "-"
+    skipped = [s for s in info.get("skipped") or [] if isinstance(s, Mapping)]
+    converted = [str(c) for c in info.get("converted") or []]
+    more = {
+        "converted": converted,
+        "skipped": [f"{s.get('name')}: {s.get('reason')}" for s in skipped],
+        "details": info.get("details") or {},
+        "versions": info.get("versions") or {},
+        "device": info.get("device", "-"),
+    }
+    cells = [
+        f"<td>{_e(method)}</td>",
+        f"<td>{_e(info.get('family', '-'))}</td>",
+        share_cell,
+        f"<td>{mebibytes(info.get('bytes_before'))}</td>",
+        f"<td>{mebibytes(info.get('bytes_after'))}</td>",
+        f"<td>{ratio(info.get('size_ratio'))}</td>",
+        f"<td>{percent(info.get('sparsity'))}</td>",
+        f"<td>{'-' if math.isnan(bits) else f'{bits:g}'}</td>",
+        f"<td>{len(converted)}</td>",
+        f"<td>{len(skipped)}</td>",
+        f"<td>{shown_params}</td>",
+    ]
+    detail = f"<details><summary>more</summary>{_kv(more)}</details>"
+    return (
+        f"<tr>{''.join(cells)}</tr>"
+        f'<tr class="detail"><td colspan="{len(COMPRESSION_HEAD)}">{detail}</td></tr>'
+    )
+
+
+def _compression_table(methods: Mapping[str, Any]) -> str:
+    ths = "".join(f"<th>{h}</th>" for h in COMPRESSION_HEAD)
+    rows = "".join(
+        _compression_row(m, info if isinstance(info, Mapping) else {})
+        for m, info in methods.items()
+    )
+    return f'<table class="compression"><thead><tr>{ths}</tr></thead><tbody>{rows}</tbody></table>'
+
+
 def _metadata(report: SessionReport) -> str:
     methods, splits = report.methods, report.splits
     seed = "-" if report.seed is None else report.seed
@@ -296,14 +447,8 @@ def _metadata(report: SessionReport) -> str:
     ]
     out = [_table(["", ""], meta, "meta")]
     if methods:
-        out.append("<h3>Compressed variants</h3>")
-        out.append(
-            _table(
-                ["method", "details"],
-                [[_e(m), _kv(info)] for m, info in methods.items()],
-                "meta",
-            )
-        )
+        out.append('<h3 id="compression">Compressed variants</h3>')
+        out.append(_compression_table(methods))
     if splits:
         out.append("<h3>Evaluation data</h3>")
         out.append(
@@ -432,6 +577,28 @@ class Plot:
     title: str
     svg: str
     caption: str
+    #: The matplotlib figure the SVG was drawn from (for checks of its layout).
+    figure: Any = field(default=None, repr=False, compare=False)
+
+
+#: Method colours: matplotlib's tab20 without its greys, dark shades first, then the light
+#: ones; the dense model is grey. Assigned once per report in name order, so a method keeps
+#: its colour in every plot.
+PALETTE = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22",
+    "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2",
+    "#dbdb8d", "#9edae5",
+)  # fmt: skip
+DENSE_COLOUR = "#555555"
+#: Font size (points) of the labels next to points, and their spacing in text heights.
+LABEL_POINTS = 8
+LABEL_SPACING = 1.5
+
+
+def method_colours(rows: Sequence[Row]) -> dict[str, str]:
+    """One colour per method of the report (cycling after :data:`PALETTE`), grey for dense."""
+    names = sorted({r.method_label for r in rows} - {"dense"})
+    return {"dense": DENSE_COLOUR} | {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(names)}
 
 
 def _accuracy_rows(rows: Sequence[Row]) -> dict[str, list[Row]]:
@@ -451,13 +618,14 @@ def plots(report: Mapping[str, Any] | SessionReport) -> list[Plot]:
     from matplotlib.figure import Figure  # noqa: F401 - fail early when matplotlib is missing
 
     rows = rows_of(report)
+    colours = method_colours(rows)
     out: list[Plot] = []
     for attribute, by_method in _accuracy_rows(rows).items():
-        out.append(_group_accuracy_plot(attribute, by_method))
-        out.append(_oa_fvo_plot(attribute, by_method))
-    out.extend(_delta_plots(rows))
-    out.extend(_skew_plots(rows))
-    out.extend(_sweep_plots(rows))
+        out.append(_group_accuracy_plot(attribute, by_method, colours))
+        out.append(_oa_fvo_plot(attribute, by_method, colours))
+    out.extend(_delta_plots(rows, colours))
+    out.extend(_skew_plots(rows, colours))
+    out.extend(_sweep_plots(rows, colours))
     return out
 
 
@@ -488,52 +656,87 @@ def _group_names(by_method: Sequence[Row]) -> list[str]:
     return names
 
 
-def _group_accuracy_plot(attribute: str, by_method: Sequence[Row]) -> Plot:
-    """Paper 002 Fig. 1: accuracy of each group, dense first, then each method."""
+def _group_accuracy_plot(attribute: str, by_method: Sequence[Row], colours: Colours) -> Plot:
+    """Paper 002 Fig. 1: accuracy of each group, a bar per model (dense first) in its colour."""
     groups = _group_names(by_method)
-    columns = ["dense", *[r.method_label for r in by_method]]
-    values: list[list[float]] = []
-    dense = {str(g.get("group")): as_float(g.get("base")) for g in by_method[0].groups}
-    values.append([dense.get(name, math.nan) for name in groups])
-    for r in by_method:
-        by_name = {str(g.get("group")): as_float(g.get("compressed")) for g in r.groups}
-        values.append([by_name.get(name, math.nan) for name in groups])
-    fig = _figure(max(5.0, 0.9 * len(columns) + 2), 3.4)
+    models = [("dense", by_method[0], "base")]
+    models += [(r.method_label, r, "compressed") for r in by_method]
+    fig = _figure(max(5.0, 0.18 * len(groups) * len(models) + 2.5), 3.4)
     ax = fig.add_subplot()
-    width = 0.8 / max(1, len(groups))
-    for j, name in enumerate(groups):
-        xs = [i + (j - (len(groups) - 1) / 2) * width for i in range(len(columns))]
-        ax.bar(xs, [v[j] for v in values], width=width, label=name)
-    ax.set_xticks(range(len(columns)), columns, rotation=30, ha="right")
+    width = 0.8 / len(models)
+    for k, (name, row, which) in enumerate(models):
+        by_name = {str(g.get("group")): as_float(g.get(which)) for g in row.groups}
+        xs = [j + (k - (len(models) - 1) / 2) * width for j in range(len(groups))]
+        heights = [by_name.get(group, math.nan) for group in groups]
+        ax.bar(xs, heights, width=width, label=name, color=colours[name])
+    ax.set_xticks(range(len(groups)), groups, rotation=30, ha="right")
+    ax.set_xlabel(attribute)
     ax.set_ylabel("accuracy")
     ax.set_ylim(0, 1.05)
     ax.set_title(f"Group accuracy per method ({attribute})")
-    ax.legend(title=attribute, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(axis="y", alpha=0.3)
     return Plot(
         f"Group accuracy per method — {attribute}",
         _svg(fig),
         "Accuracy of each group for the dense model and each compressed variant "
-        "(as in paper 002, Fig. 1): a group whose bar falls further than the others is the "
+        "(as in paper 002, Fig. 1): a group whose bars fall further than the others' is the "
         "group the compression hurts.",
+        fig,
     )
 
 
-def _oa_fvo_plot(attribute: str, by_method: Sequence[Row]) -> Plot:
-    """Paper 002 Fig. 12: overall accuracy against FVO, one point per model."""
-    points: list[tuple[str, float, float]] = []
+def spread(wanted: Sequence[float], gap: float) -> list[float]:
+    """Label heights in [0, 1] as near ``wanted`` as they can be while at least ``gap``
+    apart (``len(wanted) * gap <= 1``): the lowest first, each pushed above the one below,
+    then all moved down together if the top one left the axes."""
+    placed = list(wanted)
+    last = -math.inf
+    for i in sorted(range(len(wanted)), key=lambda i: (wanted[i], i)):
+        placed[i] = last = max(wanted[i], last + gap)
+    overflow = max(0.0, last - 1.0)
+    return [y - overflow for y in placed]
+
+
+def _oa_fvo_plot(attribute: str, by_method: Sequence[Row], colours: Colours) -> Plot:
+    """Paper 002 Fig. 12: overall accuracy against FVO, one point per model. Points of
+    similar accuracy sit close together, so their names go in a column right of the axes,
+    spaced a text height apart, each joined to its point by a line."""
+    from matplotlib.ticker import AutoLocator
+
     first = by_method[0]
-    points.append(("dense", _fvo(first, "base"), overall(first, "base")))
-    for r in by_method:
-        points.append((r.method_label, _fvo(r, "compressed"), overall(r, "compressed")))
+    points = [("dense", _fvo(first, "base"), overall(first, "base"))]
+    points += [(r.method_label, _fvo(r, "compressed"), overall(r, "compressed")) for r in by_method]
+    points = [(n, x, y) for n, x, y in points if not (math.isnan(x) or math.isnan(y))]
+    label_inches = LABEL_SPACING * LABEL_POINTS / 72
     fig = _figure(5.2, 3.6)
+    axes_share = fig.subplotpars.top - fig.subplotpars.bottom
+    fig.set_figheight(max(3.6, len(points) * label_inches / axes_share + 0.2))
     ax = fig.add_subplot()
     for name, fvo, oa in points:
-        if math.isnan(fvo) or math.isnan(oa):
-            continue
-        marker = "*" if name == "dense" else "o"
-        ax.scatter([fvo], [oa], s=80 if name == "dense" else 40, marker=marker)
-        ax.annotate(name, (fvo, oa), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        dense = name == "dense"
+        marker, size = ("*", 90) if dense else ("o", 40)
+        ax.scatter([fvo], [oa], s=size, marker=marker, color=colours[name], zorder=3)
+    ax.margins(0.15)
+    low, high = ax.get_ylim()
+    gap = label_inches / (fig.get_figheight() * axes_share)
+    heights = spread([(oa - low) / (high - low) for _, _, oa in points], gap)
+    for (name, fvo, oa), height in zip(points, heights, strict=True):
+        ax.annotate(
+            name,
+            xy=(fvo, oa),
+            xytext=(1.04, height),
+            textcoords="axes fraction",
+            va="center",
+            fontsize=LABEL_POINTS,
+            color=colours[name],
+            arrowprops={"arrowstyle": "-", "color": colours[name], "linewidth": 0.6, "alpha": 0.6},
+        )
+    # Matplotlib's own tick choice, less the lowest y tick, whose label would touch the
+    # first x tick label in the corner.
+    ticks = AutoLocator()
+    ticks.set_params(prune="lower")
+    ax.yaxis.set_major_locator(ticks)
     ax.set_xlabel("FVO (max − min group accuracy; lower is fairer)")
     ax.set_ylabel("overall accuracy")
     ax.set_title(f"Overall accuracy vs FVO ({attribute})")
@@ -541,8 +744,10 @@ def _oa_fvo_plot(attribute: str, by_method: Sequence[Row]) -> Plot:
     return Plot(
         f"Overall accuracy vs FVO — {attribute}",
         _svg(fig),
-        "Each model as a point (paper 002, Fig. 12): up and to the left is better (accurate "
-        "and fair). Overall accuracy is the size-weighted mean of the groups shown.",
+        "Each model as a point (paper 002, Fig. 12), the dense model a star: up and to the left "
+        "is better (accurate and fair). Overall accuracy is the size-weighted mean of the "
+        "groups shown.",
+        fig,
     )
 
 
@@ -556,7 +761,7 @@ def _fvo(row: Row, which: str) -> float:
     return max(values) - min(values) if len(values) > 1 else math.nan
 
 
-def _delta_plots(rows: Sequence[Row]) -> list[Plot]:
+def _delta_plots(rows: Sequence[Row], colours: Colours) -> list[Plot]:
     """Per attribute × metric: each group's change under each method, with its interval."""
     keyed: dict[tuple[str, str], list[Row]] = {}
     for r in rows:
@@ -586,13 +791,17 @@ def _delta_plots(rows: Sequence[Row]) -> list[Plot]:
                 xs.append(delta)
                 lo.append(max(0.0, delta - iv[0]))
                 hi.append(max(0.0, iv[1] - delta))
-            ax.errorbar(xs, ys, xerr=[lo, hi], fmt="o", capsize=3, label=r.method_label)
+            colour = colours[r.method_label]
+            ax.errorbar(
+                xs, ys, xerr=[lo, hi], fmt="o", capsize=3, label=r.method_label, color=colour
+            )
+        # The change's zero is no change: an axis, not a dense model's line.
         ax.axvline(0.0, color="black", linewidth=0.8)
         ax.set_yticks(range(len(groups)), groups)
         ax.invert_yaxis()
         ax.set_xlabel(f"Δ {metric} (compressed − dense)")
         ax.set_title(f"Per-group change with intervals ({attribute})")
-        ax.legend(fontsize="small", loc="best")
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
         ax.grid(axis="x", alpha=0.3)
         out.append(
             Plot(
@@ -600,12 +809,13 @@ def _delta_plots(rows: Sequence[Row]) -> list[Plot]:
                 _svg(fig),
                 "Each group's change from the dense model, with its paired bootstrap interval; "
                 "an interval entirely on the harmful side is evidence the group lost.",
+                fig,
             )
         )
     return out
 
 
-def _skew_plots(rows: Sequence[Row]) -> list[Plot]:
+def _skew_plots(rows: Sequence[Row], colours: Colours) -> list[Plot]:
     """Retrieval skew (MaxSkew/MinSkew@k) per query set: dense vs each method."""
     keyed: dict[tuple[str, str], list[Row]] = {}
     for r in rows:
@@ -618,7 +828,7 @@ def _skew_plots(rows: Sequence[Row]) -> list[Plot]:
         values += [as_float(r.comparison.get("compressed_gap")) for r in by_method]
         fig = _figure(max(4.5, 0.8 * len(labels) + 2), 3.2)
         ax = fig.add_subplot()
-        ax.bar(range(len(labels)), values, color=["#888888"] + ["#3b6fb6"] * len(by_method))
+        ax.bar(range(len(labels)), values, color=[colours[label] for label in labels])
         ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
         ax.axhline(0.0, color="black", linewidth=0.8)
         ax.set_ylabel(f"{gap} (mean over queries)")
@@ -631,13 +841,15 @@ def _skew_plots(rows: Sequence[Row]) -> list[Plot]:
                 "Retrieval skew of the top-k per query, averaged over the query set (paper 000): "
                 "0 is balanced; MaxSkew above 0 over-represents a group, MinSkew below 0 "
                 "under-represents one.",
+                fig,
             )
         )
     return out
 
 
-def _sweep_plots(rows: Sequence[Row]) -> list[Plot]:
-    """The gap along a method family's parameter (bits, sparsity) when ≥2 members ran."""
+def _sweep_plots(rows: Sequence[Row], colours: Colours) -> list[Plot]:
+    """The gap along a method family's parameter (bits, sparsity) when ≥2 members ran, ticked
+    at the parameter values that ran, each point in its method's colour."""
     keyed: dict[tuple[str, str, str, str], dict[float, Row]] = {}
     for r in rows:
         parsed = sweep_parameter(r.method_label)
@@ -652,31 +864,35 @@ def _sweep_plots(rows: Sequence[Row]) -> list[Plot]:
         xs = sorted(by_value)
         ys = [as_float(by_value[x].comparison.get("compressed_gap")) for x in xs]
         dense = as_float(by_value[xs[0]].comparison.get("base_gap"))
-        ylabel = f"{gap} gap"
-        if all(math.isnan(y) for y in ys):
+        change = all(math.isnan(y) for y in ys)
+        if change:
             # Gaps without a per-model value (accuracy_drop): plot the change from dense.
             ys = [as_float(by_value[x].comparison.get("delta")) for x in xs]
-            dense, ylabel = 0.0, f"{gap} (change from dense)"
         if all(math.isnan(y) for y in ys):
             continue
         fig = _figure(5.0, 3.2)
         ax = fig.add_subplot()
-        ax.plot(xs, ys, marker="o", label=family)
-        if not math.isnan(dense):
-            ax.axhline(dense, color="#888888", linestyle="--", label="dense")
+        ax.plot(xs, ys, color="#999999", linewidth=1, zorder=1)
+        point_colours = [colours[by_value[x].method_label] for x in xs]
+        ax.scatter(xs, ys, color=point_colours, zorder=2)
+        ax.set_xticks(xs, [f"{x:g}" for x in xs])
+        if change:
+            ax.axhline(0.0, color="black", linewidth=0.8)
+            ylabel = f"{gap} (change from dense)"
+            caption = f"The change in {gap} of each {family} variant against its {axis}."
+        else:
+            ylabel = f"{gap} gap"
+            caption = f"The {gap} gap of each {family} variant against its {axis}"
+            if not math.isnan(dense):
+                ax.axhline(dense, color=DENSE_COLOUR, linestyle="--", label="dense")
+                ax.legend(fontsize="small")
+                caption += "; the dashed line is the dense model"
+            caption += "."
         ax.set_xlabel(axis)
         ax.set_ylabel(ylabel)
         ax.set_title(f"{gap} along {family} ({attribute})")
-        ax.legend(fontsize="small")
         ax.grid(alpha=0.3)
-        out.append(
-            Plot(
-                f"Sweep: {family} — {attribute}, {gap}",
-                _svg(fig),
-                f"The {gap} gap of each {family} variant against its {axis}; the dashed line is "
-                "the dense model.",
-            )
-        )
+        out.append(Plot(f"Sweep: {family} — {attribute}, {gap}", _svg(fig), caption, fig))
     return out
 
 
@@ -722,6 +938,7 @@ def render(report: Mapping[str, Any] | SessionReport) -> str:
             f"<title>{title}</title>",
             f"<style>{_css()}</style></head><body>",
             f"<h1>{title}</h1>",
+            _caveats(typed),
             _summary(typed),
             '<h2 id="verdicts">Verdicts</h2>',
             table,
@@ -738,4 +955,13 @@ def render(report: Mapping[str, Any] | SessionReport) -> str:
     )
 
 
-__all__ = ["MSG_NOT_A_REPORT", "Plot", "plots", "render", "rows_of", "sweep_parameter"]
+__all__ = [
+    "MSG_NOT_A_REPORT",
+    "Plot",
+    "method_colours",
+    "plots",
+    "render",
+    "rows_of",
+    "spread",
+    "sweep_parameter",
+]

@@ -1,13 +1,15 @@
 """The terminal summary: per method and attribute, the gap dense vs compressed, the verdict and,
-in a pytest run, each test's outcome (a test that errored before its gate has a row too)."""
+in a pytest run, each test's outcome (a test that errored before its gate has a row too); then
+each failing comparison's worst group with its change, and how much of the dense model each
+variant compressed (with the compression core's warning under half)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from . import gap_columns, utility_text, worst_group
-from .format import NOT_AVAILABLE, number, text_table
+from . import gap_columns, share_warning, utility_text, worst_change, worst_group
+from .format import NOT_AVAILABLE, number, percent, text_table
 from .model import ComparisonRow, TestRecord, as_tests, counts, sorted_rows
 
 HEADER = (
@@ -39,6 +41,37 @@ def one_line(rows: Sequence[ComparisonRow], tests: Sequence[TestRecord] = ()) ->
     return line
 
 
+def failure_lines(rows: Sequence[ComparisonRow]) -> list[str]:
+    """``fairquant: fail: uniform-int2 race fvo: worst group c -0.4000 (test_x[uniform-int2])``
+    for each failing comparison: who lost, by how much, in which test."""
+    lines = []
+    for r in rows:
+        if r.verdict != "fail":
+            continue
+        change = worst_change(r.comparison)
+        shown = "" if change is None else f" {number(change, signed=True)}"
+        lines.append(
+            f"fairquant: fail: {r.method_label} {r.attribute} {r.gap}: worst group "
+            f"{worst_group(r.comparison)}{shown} ({r.test})"
+        )
+    return lines
+
+
+def compression_lines(methods: Mapping[str, Any]) -> list[str]:
+    """``fairquant: compressed share: bnb-int8 2.1%, uniform-int4 100.0%`` and, for a variant
+    under half, the compression core's warning on a line of its own."""
+    infos = {m: info for m, info in methods.items() if isinstance(info, Mapping)}
+    shares = [
+        f"{m} {percent(info['compressed_share'])}"
+        for m, info in infos.items()
+        if info.get("compressed_share") is not None
+    ]
+    if not shares:
+        return []
+    warnings = [f"fairquant: warning: {w}" for info in infos.values() if (w := share_warning(info))]
+    return [f"fairquant: compressed share: {', '.join(shares)}", *warnings]
+
+
 def _row(r: ComparisonRow) -> list[str]:
     c = r.comparison
     base, comp = gap_columns(r)
@@ -67,10 +100,13 @@ def summary_lines(
     records: Iterable[ComparisonRow | Mapping[str, Any] | Any],
     *,
     tests: Sequence[TestRecord | Mapping[str, Any]] = (),
+    methods: Mapping[str, Any] | None = None,
     verbosity: int = 0,
 ) -> list[str]:
     """A table of every comparison and of every test without one (one line under ``-q``);
-    with ``tests`` (a pytest run) an ``outcome`` column beside the verdict."""
+    with ``tests`` (a pytest run) an ``outcome`` column beside the verdict. Then the
+    :func:`failure_lines` and the :func:`compression_lines` of ``methods`` (the variants'
+    compression metadata)."""
     ordered = sorted_rows(records)
     known = as_tests(tests)
     if verbosity < 0:
@@ -86,4 +122,9 @@ def summary_lines(
         rows += [[*cells[:at], shown, *cells[at:]] for _, cells, shown in body]
     else:
         rows = [list(HEADER), *(cells for _, cells, _ in body)]
-    return [*text_table(rows), one_line(ordered, known)]
+    return [
+        *text_table(rows),
+        *failure_lines(ordered),
+        *compression_lines(methods or {}),
+        one_line(ordered, known),
+    ]
