@@ -10,8 +10,12 @@ compression are imported inside fixtures.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
@@ -84,6 +88,9 @@ state_key = pytest.StashKey[FairnessRun]()
 item_settings_key = pytest.StashKey[Settings]()
 #: What of the run's records, methods, splits and sections a worker has already sent.
 sent_key = pytest.StashKey[dict[str, Any]]()
+scopes_key = pytest.StashKey[Path]()
+#: The ``workerinput`` key of the directory where workers write their tests' scheduling scopes.
+SCOPES_KEY = "fairquant_scopes"
 
 
 # --------------------------------------------------------------------------- options
@@ -306,12 +313,20 @@ def pytest_collection_modifyitems(
         items.sort(key=lambda item: first_seen[_variant_key(item)])
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker reports its collection
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Resolve and validate each test's settings once every hook has marked the items.
+    """Resolve and validate each test's settings once every hook has marked the items, and on
+    an xdist worker write each test's scheduling scope for the controller (:mod:`.schedule`).
 
     Not in ``pytest_collection_modifyitems``: that one runs first, and a marker a conftest adds
     in its own ``pytest_collection_modifyitems`` would be ignored without a word.
     """
+    directory = getattr(session.config, "workerinput", {}).get(SCOPES_KEY)
+    if directory is not None:
+        from .schedule import write_scopes
+
+        scopes = {item.nodeid: _schedule_scope(item) for item in session.items}
+        write_scopes(directory, session.config.workerinput["workerid"], scopes)  # type: ignore[attr-defined]
     run = session.config.stash[state_key]
     for item in session.items:
         try:
@@ -321,6 +336,42 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         # Before any split is prepared: a marker's calibrating method sets a part aside.
         run.note_methods(item.stash[item_settings_key].methods)
     _import_factories(session.config, session.items)
+
+
+def _schedule_scope(item: pytest.Item) -> str:
+    """The unit ``-n N`` schedules a test in (:mod:`.schedule`): its ``xdist_group``, else its
+    variant, else the test alone."""
+    groups = _xdist_groups(item)
+    if groups:
+        return "_".join(groups)
+    keys = _variant_key(item)
+    return _group_name(keys) if keys else item.nodeid
+
+
+def _scopes_directory(config: pytest.Config) -> Path:
+    """On the xdist controller: the directory its workers write their tests' scopes to."""
+    directory = config.stash.get(scopes_key, None)
+    if directory is None:
+        directory = config.stash[scopes_key] = Path(tempfile.mkdtemp(prefix="fairquant-xdist-"))
+        config.add_cleanup(functools.partial(shutil.rmtree, directory, ignore_errors=True))
+    return directory
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    node.workerinput[SCOPES_KEY] = str(_scopes_directory(node.config))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``load`` (what ``-n N`` uses) and ``loadgroup`` schedule by variant, since pytest-xdist
+    ignores ``xdist_group`` on pytest 9.2 (pytest-xdist#1386); xdist's other modes
+    (``worksteal`` for test by test) are left to it."""
+    if config.getoption("dist", "no") not in ("load", "loadgroup"):
+        return None
+    from .schedule import VariantScheduling
+
+    return VariantScheduling(config, log, _scopes_directory(config))
 
 
 def _import_factories(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -354,16 +405,21 @@ def _plain_nodeid(item: pytest.Item) -> str:
     and ``fairquant compare`` match serial runs."""
     nodeid = item.nodeid
     if _loadgroup(item.config):
-        names = sorted(
-            {
-                str(m.args[0] if m.args else m.kwargs.get("name", "default"))
-                for m in item.iter_markers("xdist_group")
-            }
-        )
+        names = _xdist_groups(item)
         suffix = "@" + "_".join(names)
         if names and nodeid.endswith(suffix):
             return nodeid[: -len(suffix)]
     return nodeid
+
+
+def _xdist_groups(item: pytest.Item) -> list[str]:
+    """The names of the test's ``xdist_group`` marks, sorted, as xdist joins them."""
+    return sorted(
+        {
+            str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+            for m in item.iter_markers("xdist_group")
+        }
+    )
 
 
 def _offer_group_report(item: pytest.Item) -> None:

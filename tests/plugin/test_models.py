@@ -135,23 +135,20 @@ def pytest_collection_finish(session):
 """
 
 VARIANT_TESTS = """
-import numpy as np
+from pytest_fairquant import assert_fvo_below, assert_no_bias_amplification
 
-from pytest_fairquant import assert_fvo_below
+def test_uses_quantized(model, quantized_model, demographic_split):
+    assert_no_bias_amplification(model, quantized_model, demographic_split, attribute="gender",
+                                 tolerance=0.5)
 
-def test_uses_quantized(quantized_model):
-    assert quantized_model is not None
-    y = np.array([0, 1] * 50)
-    assert_fvo_below(y_true=y, y_pred=y, sensitive_features=np.array(["a", "b"] * 50), threshold=0.5)
+def test_uses_quantized_again(quantized_model, demographic_split):
+    assert_fvo_below(quantized_model, demographic_split, attribute="gender", threshold=0.5)
 
-def test_uses_quantized_again(quantized_model):
-    assert quantized_model is not None
+def test_uses_pruned(pruned_model, demographic_split):
+    assert_fvo_below(pruned_model, demographic_split, attribute="gender", threshold=0.5)
 
-def test_uses_pruned(pruned_model):
-    assert pruned_model is not None
-
-def test_uses_pruned_again(pruned_model):
-    assert pruned_model is not None
+def test_uses_pruned_again(pruned_model, demographic_split):
+    assert_fvo_below(pruned_model, demographic_split, attribute="race", threshold=0.5)
 """
 
 
@@ -173,16 +170,14 @@ def test_loadgroup_compresses_each_variant_once_across_workers(fq: pytest.Pytest
     assert "test_uses_quantized_again[uniform-int8] fairquant-uniform-int8" in groups
     assert "test_uses_pruned[global-magnitude-0.5] fairquant-global-magnitude-0.5" in groups
     report = json.loads((fq.path / "r.json").read_text())
-    # xdist's "@group" suffix stays out of the report, so it matches a serial run's ids.
-    assert sorted(r["nodeid"] for r in report["comparisons"]) == [
+    # xdist's "@group" suffix (where it still appends one) stays out of the report, so it
+    # matches a serial run's ids.
+    assert {r["nodeid"] for r in report["comparisons"]} >= {
         "test_variants.py::test_uses_quantized[torch-dynamic-int8]",
         "test_variants.py::test_uses_quantized[uniform-int8]",
-    ]
+    }
+    # Every method's tests went to one worker (the plugin's scheduler keeps a group together
+    # where xdist ignores groups, pytest-xdist#1386): each variant was built once in the whole
+    # run, with no shared cache directory to help.
     calls = (fq.path / "compressions.txt").read_text().split()
-    if "@fairquant-" not in result.stdout.str() and len(calls) > 3:
-        pytest.xfail(
-            "pytest-xdist ignores xdist_group on this pytest (pytest-xdist#1386: its nodeid "
-            "suffix no longer takes effect on pytest 9.2), so groups are not scheduled together"
-        )
-    # Every method's tests went to one worker: each variant was built once in the whole run.
     assert sorted(calls) == ["global-magnitude-0.5", "torch-dynamic-int8", "uniform-int8"]
