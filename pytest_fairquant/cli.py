@@ -15,6 +15,7 @@ on stderr; ``sweep`` adds 3 (a method errored) and 4 (both), see :data:`SWEEP_EX
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fnmatch
 import functools
 import json
@@ -546,11 +547,19 @@ def sweep_nodeid(method: str) -> str:
     return f"fairquant sweep[{method}]"
 
 
-def run_sweep(settings: Any, *, command: Sequence[str]) -> tuple[dict[str, Any], list[Any]]:
-    """Gate every method and candidate of ``settings`` as the plugin's tests would; the session
-    report dict and each one's :class:`~pytest_fairquant.run.Check`."""
-    from .run import FairnessRun
+def run_sweep(
+    settings: Any, *, command: Sequence[str], ray: str | None = None
+) -> tuple[dict[str, Any], list[Any]]:
+    """Gate every method and candidate of ``settings`` as the plugin's tests would; the session report dict
+    and each one's :class:`~pytest_fairquant.run.Check`. With ``ray`` (a Ray address, or
+    ``""`` for Ray's default) the models are evaluated as Ray tasks (:mod:`.ray_sweep`); the
+    gates and the report stay in this process either way."""
+    from .run import DENSE, FairnessRun
 
+    if ray is not None:
+        from .ray_sweep import import_ray
+
+        import_ray()  # before the model loads: a missing extra is said at once
     run = FairnessRun(settings)
     _check_methods(run)
     problem = run.open_cache()
@@ -558,17 +567,25 @@ def run_sweep(settings: Any, *, command: Sequence[str]) -> tuple[dict[str, Any],
         print(f"fairquant: warning: {_flags(problem)}", file=sys.stderr)
     model = _load(run, "model")
     split = run.prepare(_load(run, "data"))
+    if ray is None:
+        evaluations: Any = contextlib.nullcontext(functools.partial(run.evaluate, model, split))
+    else:
+        from .ray_sweep import ray_evaluations
+
+        evaluations = ray_evaluations(run, model, split, address=ray or None)
     checks = []
-    names = [*settings.methods, *(c.name for c in settings.candidates)]
-    for method in _progress(names, "fairquant sweep"):
-        check = run.check(model, split, method, nodeid=sweep_nodeid(method))
-        if check.outcome == "skipped" and not check.comparisons:
-            print(f"fairquant: skipped {check.text}", file=sys.stderr)
-            run.methods[method] = {"method": method, "skipped": check.text}
-        elif check.outcome == "error":
-            print(f"fairquant: error: {_flags(check.text)}", file=sys.stderr)
-        run.release(method)
-        checks.append(check)
+    with evaluations as evaluate:
+        base = evaluate(DENSE)
+        names = [*settings.methods, *(c.name for c in settings.candidates)]
+        for method in _progress(names, "fairquant sweep"):
+            check = run.judge(model, split, base, evaluate(method), nodeid=sweep_nodeid(method))
+            if check.outcome == "skipped" and not check.comparisons:
+                print(f"fairquant: skipped {check.text}", file=sys.stderr)
+                run.methods[method] = {"method": method, "skipped": check.text}
+            elif check.outcome == "error":
+                print(f"fairquant: error: {_flags(check.text)}", file=sys.stderr)
+            run.release(method)
+            checks.append(check)
     return run.report(command), checks
 
 
@@ -591,7 +608,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if Path(args.report).suffix.lower() not in (".json", ".html", ".htm"):
         raise UsageError(MSG_BAD_REPORT_PATH.format(path=args.report))
     check_report_path(args.report, flag="--report")
-    report, checks = run_sweep(settings, command=["fairquant", *args.argv])
+    report, checks = run_sweep(settings, command=["fairquant", *args.argv], ray=args.ray)
     for note in write_reports([args.report], report):
         print(note, file=sys.stderr)
     from .report.terminal import summary_lines
@@ -740,6 +757,17 @@ def build_parser() -> argparse.ArgumentParser:
         "torch.nn.Module or an onnxruntime.InferenceSession",
     )
     sweep.add_argument("--report", required=True, metavar="PATH", help="out.html or out.json")
+    sweep.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="evaluate the dense model and each variant as Ray tasks (one per model and method, "
+        "a GPU each where the method needs CUDA or --device is not cpu and the cluster has "
+        "one) and gate them here; ADDRESS is the cluster's (default: Ray's own choice: "
+        "RAY_ADDRESS, a cluster started on this machine, else a new local one). Needs "
+        "pip install 'pytest-fairquant[ray]'",
+    )
     _add_config_arguments(sweep)
     sweep.set_defaults(func=cmd_sweep)
 

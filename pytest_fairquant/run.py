@@ -20,7 +20,10 @@ A :class:`FairnessRun` owns, for one process and one resolved :class:`~.settings
 - predictions (:meth:`~FairnessRun.predict`): a memo keyed by (model fingerprint, split
   fingerprint, task) over the prediction cache, whose directory is checked once
   (:meth:`~FairnessRun.open_cache`; an unusable one falls back to memory);
-- the gates (:meth:`~FairnessRun.context`, :meth:`~FairnessRun.check`): the library's
+- a sweep row in two halves: :meth:`~FairnessRun.evaluate` builds a variant and predicts (an
+  :class:`Evaluation`, made here or in a Ray worker: :mod:`.ray_sweep`), and
+  :meth:`~FairnessRun.judge` gates two evaluations in the process that writes the report;
+- the gates (:meth:`~FairnessRun.context`, :meth:`~FairnessRun.judge`): the library's
   ``assert_no_bias_amplification`` under a :class:`~.gate.GateContext` of this run, so option
   resolution from the settings, ``min_positives``, the correction across attributes and the
   inconclusive policy are the same code in a test and in a sweep;
@@ -107,6 +110,11 @@ Outcome = Literal["passed", "failed", "skipped", "xfailed", "warned", "error"]
 
 #: The settings that hold method ids.
 METHOD_SETTINGS = ("quantization", "pruning", "methods")
+
+#: The method name of the dense model in an :class:`Evaluation` (and in its predictions).
+DENSE = "dense"
+#: The stages of a sweep row that can fail, as its error row names them.
+Stage = Literal["loading the method", "loading the candidate", "compression", "evaluation"]
 
 
 class Progress(Protocol):
@@ -216,8 +224,32 @@ def error_comparison(settings: Settings, reason: str) -> Comparison:
 
 
 @dataclass(frozen=True)
+class Evaluation:
+    """One model of a sweep row evaluated on the split, or why it could not be: what
+    :meth:`FairnessRun.evaluate` returns wherever it ran (this process, a Ray worker), and all
+    that :meth:`FairnessRun.judge` needs of it, so it is small and picklable.
+
+    ``method`` is :data:`DENSE` or the variant's method id; ``info`` the variant's compression
+    metadata for the report (empty for the dense model); ``unavailable`` why the method cannot
+    run where it was evaluated; ``failure`` the stage that failed and the error.
+    """
+
+    method: str
+    predictions: Predictions | None = None
+    info: Mapping[str, Any] = field(default_factory=dict)
+    unavailable: str | None = None
+    failure: tuple[Stage, str] | None = None
+
+    @classmethod
+    def failed(
+        cls, method: str, stage: Stage, err: BaseException, info: Mapping[str, Any] | None = None
+    ) -> Evaluation:
+        return cls(method, info=info or {}, failure=(stage, _describe(err)))
+
+
+@dataclass(frozen=True)
 class Check:
-    """What :meth:`FairnessRun.check` found: the pytest-style outcome, the comparisons, the text."""
+    """What :meth:`FairnessRun.judge` found: the pytest-style outcome, the comparisons, the text."""
 
     outcome: Outcome
     comparisons: tuple[Comparison, ...]
@@ -679,29 +711,37 @@ class FairnessRun:
         method: str | None,
         outcome: Callable[[str, str], None] | None = None,
         on_record: Callable[[Record], None] | None = None,
+        dense: tuple[Any, Predictions] | None = None,
     ) -> GateContext:
         """The GateContext a test's (or a sweep row's) gates run under: the settings, this
         run's predictions, and a record sink that names the dense model and split the gate
-        evaluated (the most recent predictions it made)."""
+        evaluated (the most recent predictions it made). ``dense`` is the dense model and its
+        predictions when the gate is given predictions instead of models (a sweep row), which
+        its records then name."""
         seen: list[Predictions] = []
+        names: dict[str, str] = {}
+
+        def saw(model: Any, result: Predictions) -> None:
+            seen.append(result)
+            if result.method == DENSE:
+                names[result.model_fingerprint] = self.model_name(model)
+
+        if dense is not None:
+            saw(*dense)
 
         def predict(model: Any, split: DemographicSplit, task: Any = None) -> Predictions:
             result = self.predict(model, split, task)
-            seen.append(result)
-            if result.method == "dense":
-                names[result.model_fingerprint] = self.model_name(model)
+            saw(model, result)
             return result
 
-        names: dict[str, str] = {}
-
         def record(gate: str, comparison: Comparison) -> None:
-            dense = next((p for p in reversed(seen) if p.method == "dense"), None)
+            base = next((p for p in reversed(seen) if p.method == DENSE), None)
             entry = Record(
                 nodeid,
                 gate,
                 method,
                 comparison,
-                model=None if dense is None else names.get(dense.model_fingerprint),
+                model=None if base is None else names.get(base.model_fingerprint),
                 split=None if not seen else self._split_label(seen[-1].split_fingerprint),
             )
             self.records.append(entry)
@@ -712,47 +752,73 @@ class FairnessRun:
             settings or self.settings, predict=predict, record=record, outcome=outcome
         )
 
-    def check(
+    def evaluate(self, dense: Any, split: DemographicSplit, method: str) -> Evaluation:
+        """The first half of a sweep row: ``dense`` (``method`` :data:`DENSE`) or its ``method``
+        variant, built and evaluated on ``split`` in this process. What cannot run here, a
+        broken backend and a build or evaluation that raises come back in the Evaluation, so
+        one method never ends the sweep."""
+        model = dense
+        if method != DENSE:
+            try:
+                model = self.variant(dense, method, split=split)
+            except MethodUnavailable as err:
+                if method in self._broken:  # a run that names the method must show it is broken
+                    return Evaluation.failed(method, "loading the method", err)
+                return Evaluation(method, unavailable=err.reason)
+            except Exception as err:  # a backend's own error: this method's row, not the run's end
+                candidate = self.find_candidate(method) is not None
+                stage: Stage = "loading the candidate" if candidate else "compression"
+                return Evaluation.failed(method, stage, err)
+        info = self.methods.get(method, {})
+        try:
+            predictions = self.predict(model, split)
+        except (FairquantError, RuntimeError) as err:  # NaN outputs, a kernel that fails
+            return Evaluation.failed(method, "evaluation", err, info)
+        return Evaluation(method, predictions, info=info)
+
+    def judge(
         self,
         dense: Any,
         split: DemographicSplit,
-        method: str,
+        base: Evaluation,
+        compressed: Evaluation,
         *,
         nodeid: str,
         settings: Settings | None = None,
     ) -> Check:
-        """Gate ``method``'s variant of ``dense`` on ``split`` as a test calling
-        ``assert_no_bias_amplification(dense, variant, split)`` would, under ``settings``
-        (default: the run's). A variant that cannot be built or evaluated, or a method whose
-        backend is broken, is an ``error`` record naming the stage; a method that cannot run
-        here is ``skipped``."""
+        """The second half of a sweep row: gate ``compressed`` against ``base`` (``dense``'s
+        evaluation) as a test calling ``assert_no_bias_amplification(dense, variant, split)``
+        would, under ``settings`` (default: the run's), and record it here, wherever the two
+        evaluations ran. A method that cannot run is ``skipped``; a failed stage is an
+        ``error`` record naming it."""
         from .gate import assert_no_bias_amplification
 
         s = settings or self.settings
+        method = compressed.method
+        if compressed.unavailable is not None:
+            return Check("skipped", (), f"{method}: {compressed.unavailable}")
+        # The failure one process meets first: building the variant, then evaluating the dense
+        # model, then the variant (whose failure the dense model's may well explain).
+        failure = compressed.failure
+        if failure is None or failure[0] == "evaluation":
+            failure = base.failure or failure
+        if failure is not None:
+            return self._error(nodeid, method, dense, split, s, *failure)
+        assert base.predictions is not None and compressed.predictions is not None  # no failure
         undecided: list[str] = []
         context = self.context(
-            s, nodeid=nodeid, method=method, outcome=lambda mode, text: undecided.append(mode)
+            s,
+            nodeid=nodeid,
+            method=method,
+            outcome=lambda mode, text: undecided.append(mode),
+            dense=(dense, base.predictions),
         )
-        try:
-            variant = self.variant(dense, method, split=split, settings=s)
-        except MethodUnavailable as err:
-            if method in self._broken:  # a run that names the method must show it is broken
-                return self._error(nodeid, method, dense, split, s, "loading the method", err)
-            return Check("skipped", (), f"{method}: {err.reason}")
-        except Exception as err:  # a backend's own error: this method's row, not the run's end
-            stage = (
-                "compression" if self.find_candidate(method, s) is None else "loading the candidate"
-            )
-            return self._error(nodeid, method, dense, split, s, stage, err)
-        try:
-            self.predict(dense, split)
-            self.predict(variant, split)
-        except (FairquantError, RuntimeError) as err:  # NaN outputs, a kernel that fails
-            return self._error(nodeid, method, dense, split, s, "evaluation", err)
         try:
             with gate_context(context), warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", InconclusiveWarning)
-                comparisons = assert_no_bias_amplification(dense, variant, split)
+                comparisons = assert_no_bias_amplification(
+                    base.predictions, compressed.predictions, split
+                )
         except FairnessAssertionError as err:
             return Check("failed", err.comparisons, str(err))
         found = comparisons if isinstance(comparisons, tuple) else (comparisons,)
@@ -769,10 +835,10 @@ class FairnessRun:
         dense: Any,
         split: DemographicSplit,
         settings: Settings,
-        stage: str,
-        err: BaseException,
+        stage: Stage,
+        error: str,
     ) -> Check:
-        reason = MSG_VARIANT_FAILED.format(method=method, stage=stage, error=_describe(err))
+        reason = MSG_VARIANT_FAILED.format(method=method, stage=stage, error=error)
         self.records.append(
             Record(
                 nodeid,
@@ -883,8 +949,10 @@ def _is_split(value: Any) -> str | None:
 
 
 __all__ = [
+    "DENSE",
     "CacheFallbackWarning",
     "Check",
+    "Evaluation",
     "FairnessRun",
     "Outcome",
     "Progress",

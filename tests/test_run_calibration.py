@@ -17,7 +17,7 @@ from pytest_fairquant import DemographicSplit
 from pytest_fairquant.compression import DEFAULT_CALIBRATION_SIZE, registry
 from pytest_fairquant.compression.calibration import MSG_CALIBRATION_TOO_LARGE, CalibrationData
 from pytest_fairquant.errors import ConfigError
-from pytest_fairquant.run import FairnessRun
+from pytest_fairquant.run import DENSE, FairnessRun
 from pytest_fairquant.settings import Settings
 
 #: The sample ids each model saw: "calibration" (the method's calibration batches), "forward"
@@ -88,8 +88,11 @@ def test_calibrated_samples_are_never_evaluated(spy: None) -> None:
     run = _run(methods=("spy-cal", "uniform-int8"), calibration_size=100, subsample=300)
     dense = Recording().eval()
     prepared = run.prepare(split_of())
+    base = run.evaluate(dense, prepared, DENSE)
     for method in run.settings.methods:
-        check = run.check(dense, prepared, method, nodeid=method)
+        check = run.judge(
+            dense, prepared, base, run.evaluate(dense, prepared, method), nodeid=method
+        )
         assert check.outcome != "error", check.text
     calibrated, evaluated = set(SEEN["calibration"]), set(SEEN["forward"])
     assert len(calibrated) == len(SEEN["calibration"]) == 100

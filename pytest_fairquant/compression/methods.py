@@ -93,6 +93,12 @@ class _Method:
         """Bits per stored weight value the method represents (None: unchanged)."""
         return None
 
+    @property
+    def needs_cuda(self) -> bool:
+        """Whether the variant can only be built or run on CUDA (``fairquant sweep --ray``
+        gives its task a GPU)."""
+        return False
+
     def available(self) -> tuple[bool, str | None]:
         return True, None
 
@@ -266,6 +272,10 @@ class _Bnb(_Method):
 
     def _device(self) -> str | None:
         return getattr(self, "device", None)
+
+    @property
+    def needs_cuda(self) -> bool:
+        return str(self._device()).startswith("cuda")
 
     def available(self) -> tuple[bool, str | None]:
         ok, reason = _importable("bitsandbytes", "bitsandbytes")

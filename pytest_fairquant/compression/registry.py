@@ -58,7 +58,8 @@ class CompressionMethod(Protocol):
     needs CUDA); ``apply(model)`` compresses ``model`` in place or returns a new module (it
     receives a private deep copy, never the user's model). Optional attributes read when
     present: ``family``, ``description``, ``targets`` (module kinds it needs: "Linear", "Conv",
-    "MultiheadAttention"), ``weight_bits``, ``versions()`` and ``skip_reason(name, module)``.
+    "MultiheadAttention"), ``weight_bits``, ``needs_cuda`` (True: ``fairquant sweep --ray``
+    gives its task a GPU), ``versions()`` and ``skip_reason(name, module)``.
     """
 
     @property

@@ -236,6 +236,10 @@ class TorchaoInt4Weight(_WeightOnly):
     def weight_bits(self) -> float:
         return 4.0
 
+    @property
+    def needs_cuda(self) -> bool:
+        return True
+
     def available(self) -> tuple[bool, str | None]:
         ok, reason = super().available()
         return _cuda("torchao's int4 weight-only tinygemm kernel") if ok else (ok, reason)
@@ -291,6 +295,10 @@ class GptqInt4(_WeightOnly):
     @property
     def weight_bits(self) -> float:
         return 4.0
+
+    @property
+    def needs_cuda(self) -> bool:
+        return True
 
     def available(self) -> tuple[bool, str | None]:
         cuda, why = _cuda("GPTQ's layer solves and its int4 kernels run on CUDA")
