@@ -118,28 +118,8 @@ def _factory_path(value: Any) -> str | None:
     return text
 
 
-def _subsample(value: Any) -> int | float | None:
-    """0 or empty means the whole split; an int is a sample count, a float in (0, 1) a fraction."""
-    problem = "subsample must be 0 (off), a sample count >= 1, or a fraction in (0, 1)"
-    text = str(value).strip()
-    if isinstance(value, bool):
-        raise ValueError(problem)
-    if text in ("", "0", "none"):
-        return None
-    try:
-        number = float(text)
-    except ValueError:
-        raise ValueError(problem) from None
-    if number.is_integer() and number >= 1:
-        return int(number)
-    if 0 < number < 1:
-        return number
-    raise ValueError(problem)
-
-
-def _calibration_size(value: Any) -> int | float:
-    """A sample count, or a fraction in (0, 1) of the split (what ``calibration_split`` takes)."""
-    problem = "calibration_size must be a sample count >= 1 or a fraction in (0, 1)"
+def _count_or_fraction(value: Any, problem: str) -> int | float:
+    """A sample count >= 1, or a fraction in (0, 1) of the split (ValueError ``problem``)."""
     if isinstance(value, bool):
         raise ValueError(problem)
     try:
@@ -151,6 +131,21 @@ def _calibration_size(value: Any) -> int | float:
     if 0 < number < 1:
         return number
     raise ValueError(problem)
+
+
+def _subsample(value: Any) -> int | float | None:
+    """0 or empty means the whole split; an int is a sample count, a float in (0, 1) a fraction."""
+    problem = "subsample must be 0 (off), a sample count >= 1, or a fraction in (0, 1)"
+    if not isinstance(value, bool) and str(value).strip() in ("", "0", "none"):
+        return None
+    return _count_or_fraction(value, problem)
+
+
+def _calibration_size(value: Any) -> int | float:
+    """A sample count, or a fraction in (0, 1) of the split (what ``calibration_split`` takes)."""
+    return _count_or_fraction(
+        value, "calibration_size must be a sample count >= 1 or a fraction in (0, 1)"
+    )
 
 
 def _gate(name: str, convert: Callable[[str], Any] = str) -> Callable[[Any], Any]:
