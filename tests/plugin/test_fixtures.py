@@ -12,6 +12,7 @@ from pytest_fairquant.plugin import (
     MSG_FACTORY_TYPE,
     MSG_NO_FACTORY,
 )
+from pytest_fairquant.run import MSG_FACTORY_NOT_ON_PATH
 
 
 def test_factories_give_the_model_and_the_filtered_split(fq: pytest.Pytester, printed: Any) -> None:
@@ -145,7 +146,8 @@ def test_bad_factories_name_the_setting_and_the_problem(
                 source="command line",
                 module="no_such_module",
                 error="ModuleNotFoundError: No module named 'no_such_module'",
-            ),
+            )
+            + MSG_FACTORY_NOT_ON_PATH,
         ),
         (
             "--fairquant-data=fq_factories:nope",
