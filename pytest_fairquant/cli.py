@@ -409,18 +409,20 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_methods(args: argparse.Namespace) -> int:
     from .compression import compression_methods
 
-    statuses = compression_methods()
-    rows = [("method", "available", "reason")]
-    for s in statuses:
-        name = str(getattr(s, "id", None) or getattr(s, "name", s))
-        available = bool(getattr(s, "available", False))
-        reason = str(getattr(s, "reason", "") or "")
-        if args.available and not available:
+    rows = [("method", "available", "what it does / why not")]
+    for status in compression_methods(check=args.check):
+        if args.available and not status.available:
             continue
-        rows.append((name, "yes" if available else "no", reason))
+        why = status.description if status.available else f"{status.description} ({status.reason})"
+        rows.append((status.id, "yes" if status.available else "no", why))
     widths = [max(len(r[i]) for r in rows) for i in range(2)]
     for r in rows:
         print(f"{r[0].ljust(widths[0])}  {r[1].ljust(widths[1])}  {r[2]}".rstrip())
+    if not args.check:
+        print(
+            "(availability from the installed packages; fairquant methods --check imports each "
+            "backend, as a test run does)"
+        )
     return EXIT_OK
 
 
@@ -727,6 +729,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     methods = subs.add_parser("methods", help="list compression methods and their availability")
     methods.add_argument("--available", action="store_true", help="only the available ones")
+    methods.add_argument(
+        "--check",
+        action="store_true",
+        help="import each backend and run its own availability check (slower; finds a backend "
+        "that is installed but cannot load)",
+    )
     methods.set_defaults(func=cmd_methods)
 
     sweep = subs.add_parser(

@@ -441,20 +441,38 @@ def test_compare_a_test_that_now_errors_before_its_gate_is_a_regression(
 # --------------------------------------------------------------------------- methods + sweep
 
 
-def test_methods_lists_availability(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("check", [False, True], ids=["installed", "check"])
+def test_methods_lists_availability(check: bool, capsys: pytest.CaptureFixture[str]) -> None:
     _needs("compression")
     from pytest_fairquant.compression import compression_methods
 
-    statuses = compression_methods()
-    code, out, _ = _run(["methods"], capsys)
+    statuses = compression_methods(check=check)
+    code, out, _ = _run(["methods", *(["--check"] if check else [])], capsys)
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].split() == ["method", "available", "reason"]
+    assert lines[0] == "method                       available  what it does / why not"
     for status in statuses:
         line = next(x for x in lines[1:] if x.split()[0] == status.id)
         assert line.split()[1] == ("yes" if status.available else "no")
+        assert status.description in line
         if status.reason:
             assert status.reason in line
+    assert (lines[-1].startswith("(availability from the installed packages")) is not check
+
+
+def test_the_quick_listing_agrees_with_the_checks_here_and_imports_no_backend() -> None:
+    """``fairquant methods`` answers at once (no torch, no bitsandbytes) and, on a machine
+    whose installed backends load, says what the full checks say."""
+    from pytest_fairquant.compression import compression_methods
+
+    quick = {s.id: s.available for s in compression_methods(check=False)}
+    assert quick == {s.id: s.available for s in compression_methods(check=True)}
+    code = (
+        "import sys; from pytest_fairquant import cli; cli.main(['methods']); "
+        "print(sorted(m for m in ('torch', 'bitsandbytes', 'torchao') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines()[-1] == "[]"
 
 
 FACTORIES = """

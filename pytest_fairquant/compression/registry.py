@@ -268,8 +268,14 @@ def parse_method_id(method_id: str, **params: Any) -> ParsedMethod:
     return ParsedMethod(method_id=method_id, pattern=entry.pattern, params=dict(method.params))
 
 
-def compression_methods() -> list[MethodStatus]:
-    """Every registered id or pattern, with whether it can run here and why not."""
+def compression_methods(*, check: bool = True) -> list[MethodStatus]:
+    """Every registered id or pattern, with whether it can run here and why not.
+
+    ``check=False`` answers without importing any backend (``fairquant methods``, which must
+    answer at once): a method is listed as available when the distributions it names in
+    ``packages`` are installed and it does not need CUDA; a backend that is installed but fails
+    to load is only found by ``check=True``, which runs each method's ``available()``.
+    """
     statuses = []
     for pattern, entry in sorted(_entries().items()):
         if entry.factory is None or entry.example is None:
@@ -278,8 +284,23 @@ def compression_methods() -> list[MethodStatus]:
             )
             continue
         try:
-            ok, reason = build_method(entry.example).available()
+            method = build_method(entry.example)
+            ok, reason = method.available() if check else _installed(method)
         except Exception as err:  # an extension's broken availability check is its own status
             ok, reason = False, repr(err)
         statuses.append(MethodStatus(pattern, entry.family, entry.description, ok, reason))
     return statuses
+
+
+def _installed(method: Any) -> tuple[bool, str | None]:
+    """Availability from installed distributions alone (no import), see compression_methods."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    for package in getattr(method, "packages", ()):
+        try:
+            version(package)
+        except PackageNotFoundError:
+            return False, f"needs the package {package!r}: pip install {package}"
+    if getattr(method, "needs_cuda", False):
+        return False, "needs CUDA; fairquant methods --check tells whether this machine has it"
+    return True, None
