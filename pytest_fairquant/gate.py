@@ -15,6 +15,7 @@ import contextlib
 import contextvars
 import dataclasses
 import math
+import sys
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -398,8 +399,15 @@ def _correct_across(
     return out
 
 
-def _decide(gate: str, comparisons: list[Comparison], methods: Sequence[str]) -> None:
-    """Record the comparisons, then raise, skip/xfail, warn or return per the verdicts."""
+def _decide(
+    gate: str,
+    comparisons: list[Comparison],
+    methods: Sequence[str],
+    explain: Callable[[Comparison], str | None] | None = None,
+) -> None:
+    """Record the comparisons, then raise, skip/xfail, warn or return per the verdicts.
+
+    ``explain`` adds a line to each failed comparison's text (the diagnosis of two models)."""
     __tracebackhide__ = True
     ctx = active_context()
     if ctx.record is not None:
@@ -409,9 +417,11 @@ def _decide(gate: str, comparisons: list[Comparison], methods: Sequence[str]) ->
     failing = [c for c in comparisons if c.verdict in ("fail", "error")]
     undecided = [c for c in comparisons if c.verdict in ("inconclusive", "insufficient_data")]
     if failing:
-        raise FairnessAssertionError(
-            comparisons, "\n\n".join(render(c, method=method) for c in failing)
-        )
+        texts = []
+        for c in failing:
+            line = explain(c) if explain is not None and c.verdict == "fail" else None
+            texts.append(render(c, method=method) + (f"\n{line}" if line else ""))
+        raise FairnessAssertionError(comparisons, "\n\n".join(texts))
     if not undecided:
         return
     text = "\n\n".join(render(c, method=method) for c in undecided)
@@ -549,8 +559,47 @@ def assert_no_bias_amplification(
                 )
             )
     comparisons = _correct_across(comparisons, spec.alpha, spec.correction)
-    _decide("assert_no_bias_amplification", comparisons, inputs.methods)
+
+    def explain(c: Comparison) -> str | None:
+        return _diagnosis_line(base, compressed, split, c.attribute, task, s.device)
+
+    _decide("assert_no_bias_amplification", comparisons, inputs.methods, explain)
     return _single_or_all(comparisons)
+
+
+def _diagnosis_line(
+    base: Any,
+    compressed: Any,
+    split: DemographicSplit | None,
+    attribute: Any,
+    task: Any,
+    device: Any,
+) -> str | None:
+    """Why a gate on two torch models failed, in one line (:func:`diagnose`'s summary: the
+    group that lost most, its loss, gradient norm, uncertainty and flips; no Hessian, on at most
+    256 samples, so it costs a few forward and backward passes). None for predictions or arrays,
+    and when the diagnosis cannot be computed: it explains a verdict, it never changes one."""
+    torch = sys.modules.get("torch")  # models are torch modules only if torch is loaded
+    if torch is None or split is None or not isinstance(attribute, str):
+        return None
+    if not (isinstance(base, torch.nn.Module) and isinstance(compressed, torch.nn.Module)):
+        return None
+    from .diagnostics import diagnose
+
+    try:
+        found = diagnose(
+            base,
+            compressed,
+            split,
+            attribute=attribute,
+            task=task,
+            hessian=False,
+            max_samples=256,
+            device=device,
+        )
+        return found.summary_line()
+    except Exception as err:  # a model diagnose cannot take: say so, keep the verdict
+        return f"diagnosis ({attribute}): not available ({type(err).__name__}: {str(err)[:200]})"
 
 
 def _compare_retrieval(

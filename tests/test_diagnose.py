@@ -189,3 +189,26 @@ def test_bad_settings_are_refused() -> None:
     model, split = _mlp_split()
     with pytest.raises(InputError, match="max_iterations must be a positive int"):
         diagnose(model, model, split, max_iterations=0)
+
+
+def test_a_failing_gate_on_two_models_says_why_in_one_line() -> None:
+    """The diagnosis names the group that lost most and what changed for it; a gate on
+    predictions (no models to differentiate) has no such line, and the verdict is the same."""
+    from test_attribution import _setup
+
+    from pytest_fairquant import assert_no_bias_amplification, compress
+    from pytest_fairquant.evaluate import predict
+    from pytest_fairquant.gate import FairnessAssertionError
+
+    model, split = _setup()
+    variant = compress(model, "uniform-int2")
+    with pytest.raises(FairnessAssertionError) as raised:
+        assert_no_bias_amplification(model, variant, split, attribute="g", tolerance=0.02)
+    line = str(raised.value).splitlines()[-1]
+    assert line.startswith("diagnosis (g): group 'b': loss ")
+    assert line.endswith(" harmed / 0 helped of 128")  # 256 samples at most, 128 a group
+    base, comp = predict(model, split, method="dense"), predict(variant, split, method="int2")
+    with pytest.raises(FairnessAssertionError) as arrays:
+        assert_no_bias_amplification(base, comp, split, attribute="g", tolerance=0.02)
+    assert "diagnosis" not in str(arrays.value)
+    assert arrays.value.comparisons[0].verdict == raised.value.comparisons[0].verdict == "fail"
