@@ -552,8 +552,8 @@ def sweep_nodeid(method: str) -> str:
 def run_sweep(
     settings: Any, *, command: Sequence[str], ray: str | None = None
 ) -> tuple[dict[str, Any], list[Any]]:
-    """Gate every method and candidate of ``settings`` as the plugin's tests would; the session report dict
-    and each one's :class:`~pytest_fairquant.run.Check`. With ``ray`` (a Ray address, or
+    """Gate every method and candidate of ``settings`` as the plugin's tests would; the session
+    report dict and each one's :class:`~pytest_fairquant.run.Check`. With ``ray`` (a Ray address, or
     ``""`` for Ray's default) the models are evaluated as Ray tasks (:mod:`.ray_sweep`); the
     gates and the report stay in this process either way."""
     from .run import DENSE, FairnessRun
