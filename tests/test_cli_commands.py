@@ -8,7 +8,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -458,6 +458,32 @@ def test_methods_lists_availability(check: bool, capsys: pytest.CaptureFixture[s
         if status.reason:
             assert status.reason in line
     assert (lines[-1].startswith("(availability from the installed packages")) is not check
+
+
+def test_the_quick_listing_runs_a_third_partys_own_check(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only the method knows what it needs: no package list makes it available unchecked."""
+    from pytest_fairquant.compression import registry
+
+    class NeverHere:
+        name = "never-here-either"
+        params: ClassVar[dict[str, Any]] = {}
+        family = "quantization"
+        description = "a backend this machine lacks"
+
+        def available(self) -> tuple[bool, str]:
+            return False, "needs a quantum accelerator"
+
+        def apply(self, model: Any) -> Any:
+            raise AssertionError("never applied")
+
+    monkeypatch.setattr(registry, "_REGISTRY", registry._Registry())
+    registry.register_method("never-here-either", NeverHere)
+    code, out, _ = _run(["methods"], capsys)
+    assert code == 0
+    line = next(x for x in out.splitlines() if x.startswith("never-here-either"))
+    assert line.split()[1] == "no" and line.endswith("(needs a quantum accelerator)")
 
 
 def test_the_quick_listing_agrees_with_the_checks_here_and_imports_no_backend() -> None:
