@@ -21,6 +21,7 @@ import functools
 import json
 import logging
 import math
+import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -409,15 +410,18 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_methods(args: argparse.Namespace) -> int:
     from .compression import compression_methods
 
-    rows = [("method", "available", "what it does / why not")]
+    rows = [("method", "available", "source", "what it does / why not")]
     for status in compression_methods(check=args.check):
         if args.available and not status.available:
             continue
         why = status.description if status.available else f"{status.description} ({status.reason})"
-        rows.append((status.id, "yes" if status.available else "no", why))
-    widths = [max(len(r[i]) for r in rows) for i in range(2)]
+        available = "yes" if status.available else "no"
+        rows.append((status.id, available, status.source or "-", why))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for r in rows:
-        print(f"{r[0].ljust(widths[0])}  {r[1].ljust(widths[1])}  {r[2]}".rstrip())
+        cells = [cell.ljust(width) for cell, width in zip(r, widths, strict=False)]
+        print("  ".join([*cells, r[3]]).rstrip())
+    print("(source: the paper the method is taken from, listed in docs/metrics.md, or its tool)")
     if not args.check:
         print(
             "(availability from the installed packages; fairquant methods --check imports each "
@@ -855,7 +859,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if hasattr(args, "methods") and isinstance(args.methods, list):
             args.methods = [m for chunk in args.methods for m in chunk]
         args.argv = argv
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # here, so that a reader gone away is the BrokenPipeError below
+        return code
+    except BrokenPipeError:  # ``fairquant methods | head``: the reader has what it wanted
+        # As the Python docs advise: stdout to devnull, so the flush at exit does not raise.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except UsageError as err:
         print(f"fairquant: error: {err}", file=sys.stderr)
         return EXIT_USAGE

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -450,14 +451,57 @@ def test_methods_lists_availability(check: bool, capsys: pytest.CaptureFixture[s
     code, out, _ = _run(["methods", *(["--check"] if check else [])], capsys)
     assert code == 0
     lines = out.splitlines()
-    assert lines[0] == "method                       available  what it does / why not"
+    assert lines[0].split() == [
+        "method",
+        "available",
+        "source",
+        "what",
+        "it",
+        "does",
+        "/",
+        "why",
+        "not",
+    ]
+    source_at = lines[0].index("source")
     for status in statuses:
         line = next(x for x in lines[1:] if x.split()[0] == status.id)
         assert line.split()[1] == ("yes" if status.available else "no")
+        assert status.source and line[source_at:].startswith(status.source + "  ")
         assert status.description in line
         if status.reason:
             assert status.reason in line
+    assert "docs/metrics.md" in next(x for x in lines if x.startswith("(source:"))
     assert (lines[-1].startswith("(availability from the installed packages")) is not check
+
+
+def test_every_built_in_method_names_its_source() -> None:
+    """The source column cites a paper of docs/metrics.md's table by its authors, or a tool."""
+    _needs("compression")
+    from pytest_fairquant.compression import compression_methods
+
+    papers = Path(__file__).resolve().parents[1].joinpath("docs", "metrics.md").read_text()
+    for status in compression_methods(check=False):
+        assert status.source, status.id
+        author = status.source.split(",")[0].split(" et al.")[0]
+        tools = ("torchao", "ONNX Runtime", "optimum-quanto", "HQQ", "GPTQ")
+        assert author in papers or status.source.startswith(tools), status
+
+
+def test_a_closed_pipe_ends_the_listing_quietly() -> None:
+    """``fairquant methods | head -3``: no BrokenPipeError traceback, exit 0 (the reader here
+    is gone before the first line)."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest_fairquant", "methods"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr) == (0, "")
 
 
 def test_the_quick_listing_runs_a_third_partys_own_check(

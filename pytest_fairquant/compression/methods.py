@@ -77,6 +77,8 @@ class _Method:
 
     family: ClassVar[str]
     description: ClassVar[str]
+    #: Where the method comes from: one of the project's papers (``shared/papers``) or a tool.
+    source: ClassVar[str] = ""
     targets: ClassVar[tuple[str, ...] | None] = ALL_WEIGHTS
     packages: ClassVar[tuple[str, ...]] = ("torch",)
 
@@ -129,6 +131,7 @@ class UniformQuantization(_Method):
     skip: tuple[str, ...] = ()
 
     family: ClassVar[str] = "quantization"
+    source: ClassVar[str] = "Bellam, Kim"
     description: ClassVar[str] = (
         "uniform asymmetric min-max PTQ of Linear/Conv/attention weights to B bits (2-16), "
         "dequantized back to float; per_channel=True for one grid per output channel"
@@ -172,6 +175,7 @@ class KMeansClustering(_Method):
     skip: tuple[str, ...] = ()
 
     family: ClassVar[str] = "quantization"
+    source: ClassVar[str] = "Solanki, Padala"
     description: ClassVar[str] = (
         "per-tensor 1-D k-means weight clustering to K shared values (linear init, deterministic)"
     )
@@ -248,6 +252,7 @@ class _HalfPrecision(_Method):
 @dataclass(frozen=True)
 class Float16(_HalfPrecision):
     dtype: ClassVar[str] = "float16"
+    source: ClassVar[str] = "Bellam, Kim"
     description: ClassVar[str] = (
         "cast to float16; float32 inputs and outputs are cast at the boundary"
     )
@@ -256,6 +261,7 @@ class Float16(_HalfPrecision):
 @dataclass(frozen=True)
 class BFloat16(_HalfPrecision):
     dtype: ClassVar[str] = "bfloat16"
+    source: ClassVar[str] = "Bellam, Kim"
     description: ClassVar[str] = (
         "cast to bfloat16; float32 inputs and outputs are cast at the boundary"
     )
@@ -328,6 +334,7 @@ class BnbInt8(_Bnb):
     skip: tuple[str, ...] = ()
     device: str | None = None
 
+    source: ClassVar[str] = "Slyman et al."
     description: ClassVar[str] = (
         "bitsandbytes LLM.int8() (Linear8bitLt, threshold 6.0, int8 weights) on every nn.Linear"
     )
@@ -457,6 +464,7 @@ class _Bnb4(_Bnb):
 @dataclass(frozen=True)
 class BnbNF4(_Bnb4):
     quant_type: ClassVar[str] = "nf4"
+    source: ClassVar[str] = "Slyman et al."
     description: ClassVar[str] = (
         "bitsandbytes 4-bit NormalFloat (Linear4bit, blocksize 64) on every nn.Linear"
     )
@@ -465,6 +473,7 @@ class BnbNF4(_Bnb4):
 @dataclass(frozen=True)
 class BnbFP4(_Bnb4):
     quant_type: ClassVar[str] = "fp4"
+    source: ClassVar[str] = "Slyman et al."
     description: ClassVar[str] = (
         "bitsandbytes 4-bit float (Linear4bit, blocksize 64) on every nn.Linear"
     )
@@ -478,6 +487,7 @@ class TorchDynamicInt8(_Method):
 
     targets: ClassVar[tuple[str, ...] | None] = LINEAR_ONLY
     family: ClassVar[str] = "quantization"
+    source: ClassVar[str] = "Slyman et al."
     description: ClassVar[str] = (
         "PyTorch dynamic int8 (quantize_dynamic) on nn.Linear, CPU only; "
         "nn.MultiheadAttention projections stay float"
@@ -583,6 +593,7 @@ class _Torchao(_Method):
 @dataclass(frozen=True)
 class TorchaoInt8Weight(_Torchao):
     config: ClassVar[str] = "Int8WeightOnlyConfig"
+    source: ClassVar[str] = "torchao"
     description: ClassVar[str] = "torchao quantize_ with Int8WeightOnlyConfig on nn.Linear"
 
     @property
@@ -593,6 +604,7 @@ class TorchaoInt8Weight(_Torchao):
 @dataclass(frozen=True)
 class TorchaoInt8Dynamic(_Torchao):
     config: ClassVar[str] = "Int8DynamicActivationInt8WeightConfig"
+    source: ClassVar[str] = "torchao"
     description: ClassVar[str] = (
         "torchao quantize_ with Int8DynamicActivationInt8WeightConfig on nn.Linear"
     )
@@ -641,6 +653,7 @@ class GlobalMagnitude(_Pruning):
     sparsity: float
     skip: tuple[str, ...] = ()
 
+    source: ClassVar[str] = "Iofinova et al."
     description: ClassVar[str] = (
         "unstructured magnitude pruning with one threshold across all Linear/Conv/attention "
         "weights, S in (0, 1)"
@@ -685,6 +698,7 @@ class GradualMagnitude(GlobalMagnitude):
     schedule over the fine-tuning steps (see :mod:`.finetune`)."""
 
     gradual: ClassVar[bool] = True
+    source: ClassVar[str] = "Iofinova et al."
     description: ClassVar[str] = (
         "gradual magnitude pruning: global magnitude sparsity raised from 0 to S on the cubic "
         "schedule (Zhu & Gupta) over the steps of the fairquant_finetune training loop"
@@ -710,6 +724,7 @@ class L1Unstructured(_Pruning):
     sparsity: float
     skip: tuple[str, ...] = ()
 
+    source: ClassVar[str] = "Sinha, Groover"
     description: ClassVar[str] = (
         "unstructured magnitude pruning of each weight tensor to sparsity S"
     )
@@ -739,6 +754,7 @@ class LnStructured(_Pruning):
     norm: float = 2.0
     skip: tuple[str, ...] = ()
 
+    source: ClassVar[str] = "Sinha, Groover"
     description: ClassVar[str] = (
         "structured pruning: the share S of output channels (dim 0) with the smallest L2 norm "
         "set to zero in each weight tensor"
@@ -770,6 +786,7 @@ class NMSparsity(_Pruning):
     m: int
     skip: tuple[str, ...] = ()
 
+    source: ClassVar[str] = "Iofinova et al."
     description: ClassVar[str] = (
         "N:M semi-structured pruning: in every group of M consecutive input-channel weights "
         "keep the N largest"

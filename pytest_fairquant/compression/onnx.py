@@ -246,6 +246,7 @@ class OnnxInt8Static(_OnnxInt8):
     per_channel: bool = True
 
     mode: ClassVar[str] = "static"
+    source: ClassVar[str] = "ONNX Runtime"
     description: ClassVar[str] = (
         "ONNX export + onnxruntime quantize_static (QDQ, int8 per-channel weights, uint8 "
         "activations calibrated MinMax), run in an InferenceSession on the CPU"
@@ -287,6 +288,7 @@ class OnnxInt8Dynamic(_OnnxInt8):
 
     mode: ClassVar[str] = "dynamic"
     preprocess: ClassVar[bool] = False
+    source: ClassVar[str] = "ONNX Runtime"
     description: ClassVar[str] = (
         "ONNX export + onnxruntime quantize_dynamic (int8 weights, activations quantized per "
         "batch), run in an InferenceSession on the CPU; calibration= is the export example"

@@ -186,6 +186,7 @@ class StaticInt8(_Method):
     calibrates: ClassVar[bool] = True
     targets: ClassVar[tuple[str, ...] | None] = ("Linear", "Conv")
     packages: ClassVar[tuple[str, ...]] = ("torch", "torchao")
+    source: ClassVar[str] = "Solanki, Padala"
     description: ClassVar[str] = (
         "static int8 of Conv/Linear with calibrated activations: torch.export + torchao "
         "prepare_pt2e/convert_pt2e with the X86InductorQuantizer, CPU"

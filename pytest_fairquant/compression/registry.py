@@ -57,7 +57,8 @@ class CompressionMethod(Protocol):
     ``available()`` says whether it can run here, with the reason when not (missing package,
     needs CUDA); ``apply(model)`` compresses ``model`` in place or returns a new module (it
     receives a private deep copy, never the user's model). Optional attributes read when
-    present: ``family``, ``description``, ``targets`` (module kinds it needs: "Linear", "Conv",
+    present: ``family``, ``description``, ``source`` (the paper or tool the method comes from),
+    ``targets`` (module kinds it needs: "Linear", "Conv",
     "MultiheadAttention"), ``weight_bits``, ``needs_cuda`` (True: ``fairquant sweep --ray``
     gives its task a GPU), ``versions()`` and ``skip_reason(name, module)``.
     """
@@ -85,6 +86,7 @@ class MethodStatus:
     description: str
     available: bool
     reason: str | None = None
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,7 @@ class _Entry:
     description: str
     example: str | None
     error: str | None = None  # set for entry points that failed to load
+    source: str = ""
 
 
 @dataclass
@@ -140,10 +143,12 @@ def register_method(
     description: str | None = None,
     example: str | None = None,
     replace: bool = False,
+    source: str | None = None,
 ) -> None:
     """Register ``factory`` under an exact id or an id pattern with ``{number}`` placeholders.
 
-    ``family`` and ``description`` default to the factory's attributes of the same name;
+    ``family``, ``description`` and ``source`` (the paper or tool the method comes from, shown
+    by ``fairquant methods``) default to the factory's attributes of the same name;
     ``example`` (an id matching the pattern) is needed when the pattern has placeholders, so
     that :func:`compression_methods` can ask an instance whether it is available.
     """
@@ -161,6 +166,7 @@ def register_method(
         family=family or str(getattr(factory, "family", "custom")),
         description=description or str(getattr(factory, "description", "")),
         example=example,
+        source=source or str(getattr(factory, "source", "")),
     )
 
 
@@ -281,7 +287,9 @@ def compression_methods(*, check: bool = True) -> list[MethodStatus]:
     for pattern, entry in sorted(_entries().items()):
         if entry.factory is None or entry.example is None:
             statuses.append(
-                MethodStatus(pattern, entry.family, entry.description, False, entry.error)
+                MethodStatus(
+                    pattern, entry.family, entry.description, False, entry.error, entry.source
+                )
             )
             continue
         try:
@@ -292,7 +300,9 @@ def compression_methods(*, check: bool = True) -> list[MethodStatus]:
             ok, reason = _installed(method) if quick else method.available()
         except Exception as err:  # an extension's broken availability check is its own status
             ok, reason = False, repr(err)
-        statuses.append(MethodStatus(pattern, entry.family, entry.description, ok, reason))
+        statuses.append(
+            MethodStatus(pattern, entry.family, entry.description, ok, reason, entry.source)
+        )
     return statuses
 
 

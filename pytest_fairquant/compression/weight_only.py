@@ -88,6 +88,7 @@ class _Quanto(_WeightOnly):
 @dataclass(frozen=True)
 class QuantoInt8(_Quanto):
     qtype: ClassVar[str] = "qint8"
+    source: ClassVar[str] = "optimum-quanto"
     description: ClassVar[str] = (
         "optimum-quanto int8 weights (per output channel) on Linear and Conv2d, activations float"
     )
@@ -104,6 +105,7 @@ class QuantoInt8(_Quanto):
 @dataclass(frozen=True)
 class QuantoInt4(_Quanto):
     qtype: ClassVar[str] = "qint4"
+    source: ClassVar[str] = "optimum-quanto"
     description: ClassVar[str] = (
         "optimum-quanto 4-bit weights (groups of 128, scale and shift) on Linear and Conv2d"
     )
@@ -144,6 +146,7 @@ class HqqInt4(_WeightOnly):
     targets: ClassVar[tuple[str, ...] | None] = LINEAR_ONLY
     packages: ClassVar[tuple[str, ...]] = ("torch", "hqq")
     backend: ClassVar[tuple[str, str]] = ("hqq", "'pytest-fairquant[hqq]'")
+    source: ClassVar[str] = "HQQ (Badri, Shaji)"
     description: ClassVar[str] = (
         "HQQ 4-bit weights (half-quadratic, groups of 64, calibration-free) on nn.Linear"
     )
@@ -213,6 +216,7 @@ class TorchaoInt4Weight(_WeightOnly):
     targets: ClassVar[tuple[str, ...] | None] = LINEAR_ONLY
     packages: ClassVar[tuple[str, ...]] = ("torch", "torchao")
     backend: ClassVar[tuple[str, str]] = ("torchao", "'pytest-fairquant[torchao]'")
+    source: ClassVar[str] = "torchao"
     description: ClassVar[str] = (
         "torchao int4 weight-only (Int4WeightOnlyConfig, groups of 128) on nn.Linear; CUDA, "
         "bfloat16 compute"
@@ -273,6 +277,7 @@ class GptqInt4(_WeightOnly):
     targets: ClassVar[tuple[str, ...] | None] = LINEAR_ONLY
     packages: ClassVar[tuple[str, ...]] = ("torch", "gptqmodel", "transformers")
     backend: ClassVar[tuple[str, str]] = ("gptqmodel", "'pytest-fairquant[gptq]'")
+    source: ClassVar[str] = "GPTQ (Frantar)"
     description: ClassVar[str] = (
         "GPTQ 4-bit weights (gptqmodel, groups of 128) of a Hugging Face causal LM, calibrated "
         "on the calibration part; CUDA"
