@@ -14,7 +14,7 @@ import functools
 import json
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -91,6 +91,8 @@ sent_key = pytest.StashKey[dict[str, Any]]()
 scopes_key = pytest.StashKey[Path]()
 #: The ``workerinput`` key of the directory where workers write their tests' scheduling scopes.
 SCOPES_KEY = "fairquant_scopes"
+#: The ``workerinput`` key that asks a worker to send its progress lines to the controller.
+PROGRESS_KEY = "fairquant_progress"
 
 
 # --------------------------------------------------------------------------- options
@@ -194,15 +196,44 @@ class TerminalProgress:
             self.reporter.write(f" {text}\n", flush=True)
 
 
+class WorkerProgress:
+    """On an xdist worker, whose output never reaches the terminal: each finished step as one
+    line, which the test's next report takes to the controller (:meth:`OutcomeRecorder.show`
+    prints it there), so a step shows when the test phase it ran in ends."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self._open: list[str] = []
+
+    def start(self, text: str) -> None:
+        self._open.append(text)
+
+    def done(self, text: str) -> None:
+        self.lines.append(f"{self._open.pop() if self._open else 'step'} ... {text}")
+
+    def take(self) -> list[str]:
+        lines, self.lines = self.lines, []
+        return lines
+
+
+def _shows_progress(config: pytest.Config) -> bool:
+    """Progress lines on a terminal only: not under ``-q``, not into a log or a pipe."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    return reporter is not None and config.get_verbosity() >= 0 and bool(reporter.isatty())
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Progress lines on a terminal only: not under ``-q``, not into a log or a pipe, and not
-    from xdist workers (their output never reaches the terminal)."""
+    """Progress lines where :func:`_shows_progress`; an xdist worker collects its lines for the
+    controller when the controller shows them (``pytest_configure_node``)."""
     config = session.config
     run = config.stash.get(state_key, None)
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if run is None or reporter is None or _is_worker(config):
+    if run is None:
         return
-    if config.get_verbosity() >= 0 and reporter.isatty():
+    if _is_worker(config):
+        if config.workerinput.get(PROGRESS_KEY):  # type: ignore[attr-defined]
+            run.progress = WorkerProgress()
+    elif _shows_progress(config):
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
         run.progress = TerminalProgress(config, reporter)
 
 
@@ -360,6 +391,7 @@ def _scopes_directory(config: pytest.Config) -> Path:
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     node.workerinput[SCOPES_KEY] = str(_scopes_directory(node.config))
+    node.workerinput[PROGRESS_KEY] = _shows_progress(node.config)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -632,6 +664,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     payload: dict[str, Any] = {}
     if _is_worker(item.config):
         payload = {"records": [r.to_dict() for r in records], **parts}
+        if isinstance(state.progress, WorkerProgress):
+            payload["progress"] = state.progress.take()
     if uses or any(payload.values()):
         keys = _variant_key(item)
         payload.update(nodeid=nodeid, uses=uses, method=keys[-1] if keys else None)
@@ -682,7 +716,9 @@ class OutcomeRecorder:
         data = json.loads(payload) if isinstance(payload, str) else None
         node = getattr(report, "node", None)  # xdist's controller names the sending worker
         if data is not None and node is not None:
-            _merge(self.config, data, getattr(node, "workerinput", {}).get("workerid", "a worker"))
+            worker = getattr(node, "workerinput", {}).get("workerid", "a worker")
+            _merge(self.config, data, worker)
+            self.show(worker, data.get("progress", ()))
         entry = self.tests.get(report.nodeid)
         if entry is None:
             if data is None or not data["uses"]:
@@ -702,6 +738,19 @@ class OutcomeRecorder:
         # A teardown error does not hide the failure the call already had.
         if found is not None and entry["outcome"] not in BAD_OUTCOMES:
             entry["outcome"], entry["message"] = found
+
+    def show(self, worker: str, lines: Iterable[str]) -> None:
+        """A worker's progress lines (see :class:`WorkerProgress`), named by the worker."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None:
+            return
+        for line in lines:
+            # Not after xdist's progress dots: the controller's reporter keeps no current
+            # path, so its own ensure_newline() would not end their line.
+            writer = getattr(reporter, "_tw", None)
+            if getattr(writer, "width_of_current_line", 0):
+                reporter.write("\n")
+            reporter.write_line(f"fairquant [{worker}]: {line}")
 
     def records(self) -> list[Any]:
         from .report.model import TestRecord

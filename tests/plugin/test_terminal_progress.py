@@ -128,3 +128,25 @@ def test_compressed_share_line_and_the_warning_under_half() -> None:
         f"fairquant: warning: {warning}",
         "fairquant: 1 comparison: 1 fail",
     ]
+
+
+def test_progress_lines_from_xdist_workers(fq: pytest.Pytester) -> None:
+    """A worker's output never reaches the terminal: its lines travel with the test's reports
+    and the controller prints them, named by the worker, when the phase they ran in ends."""
+    pytest.importorskip("xdist")
+    fq.makeconftest(AS_IF_A_TERMINAL)
+    fq.makepyfile(test_gate=GATE)
+    result = fq.runpytest_subprocess("-n", "2", "--fairquant-pruning=")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [f"fairquant [[]gw?[]]: {line.removeprefix('fairquant: ')}" for line in PROGRESS],
+        consecutive=False,
+    )
+
+
+def test_no_progress_lines_from_workers_off_a_terminal(fq: pytest.Pytester) -> None:
+    pytest.importorskip("xdist")
+    fq.makepyfile(test_gate=GATE)
+    result = fq.runpytest_subprocess("-n", "2", "--fairquant-pruning=")
+    result.assert_outcomes(passed=1)
+    assert "fairquant [gw" not in result.stdout.str()
