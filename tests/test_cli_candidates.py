@@ -7,50 +7,15 @@ import json
 from pathlib import Path
 
 import pytest
+from toy_factories import write_factories
 
 from pytest_fairquant import cli
 from pytest_fairquant.candidates import MSG_CANDIDATE_ENTRY
 
-FACTORIES = """
-import numpy as np
-import torch
-
-from pytest_fairquant import DemographicSplit
-
-
-def make_model():
-    torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
-
-
-def make_release():
-    # Another tool's artifact: the model with its two smallest first-layer rows pruned.
-    model = make_model()
-    with torch.no_grad():
-        rows = model[0].weight.norm(dim=1).argsort()[:2]
-        model[0].weight[rows] = 0.0
-    return model
-
-
-def make_split():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(400, 2)).astype(np.float32)
-    y = (x[:, 0] > 0).astype(np.int64)
-    group = np.where(rng.random(400) < 0.5, "a", "b")
-    return DemographicSplit(y, {"group": group}, inputs=torch.from_numpy(x), name="toy")
-
-
-def raises():
-    raise OSError("release.pt not found")
-"""
-
 
 @pytest.fixture
 def factories(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    (tmp_path / "cand_factories.py").write_text(FACTORIES, encoding="utf-8")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+    return write_factories(tmp_path, "cand_factories", monkeypatch)
 
 
 def _sweep(out: Path, *extra: str) -> list[str]:
@@ -93,7 +58,7 @@ def test_a_candidate_that_raises_is_its_error_row_and_exit_3(
     assert code == cli.EXIT_ERROR
     assert (
         "fairquant: error: broken: loading the candidate failed: ConfigError: --candidate "
-        "broken=cand_factories:raises (command line): the factory raised OSError: release.pt "
+        "broken=cand_factories:raises (command line): the factory raised OSError: weights.bin "
         "not found" in err
     )
     [row] = json.loads(out.read_text(encoding="utf-8"))["comparisons"]

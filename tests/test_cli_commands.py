@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from toy_factories import write_factories
 
 from pytest_fairquant import cli
 from pytest_fairquant.report import build_report
@@ -545,41 +546,9 @@ def test_the_quick_listing_agrees_with_the_checks_here_and_imports_no_backend() 
     assert done.stdout.splitlines()[-1] == "[]"
 
 
-FACTORIES = """
-import numpy as np
-import torch
-
-from pytest_fairquant import DemographicSplit
-
-
-def make_model():
-    torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
-
-
-def make_split():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(400, 2)).astype(np.float32)
-    y = (x[:, 0] > 0).astype(np.int64)
-    group = np.where(rng.random(400) < 0.5, "a", "b")
-    return DemographicSplit(y, {"group": group}, inputs=torch.from_numpy(x), name="toy")
-
-
-def not_a_model():
-    return 3
-
-
-def raises():
-    raise OSError("weights.bin not found")
-"""
-
-
 @pytest.fixture
 def factories(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    (tmp_path / "cli_factories.py").write_text(FACTORIES, encoding="utf-8")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+    return write_factories(tmp_path, "cli_factories", monkeypatch)
 
 
 def _sweep_args(out: Path, *extra: str) -> list[str]:

@@ -13,44 +13,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from toy_factories import write_factories
 
 import pytest_fairquant
 from pytest_fairquant import cli
 
-FACTORIES = """
-import numpy as np
-import torch
-
-from pytest_fairquant import DemographicSplit
-
-
-def make_model():
-    torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
-
-
-def make_split():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(401, 2)).astype(np.float32)
-    y = (x[:, 0] > 0).astype(np.int64)
-    group = np.where(rng.random(401) < 0.5, "a", "b")
-    return DemographicSplit(y, {"group": group}, inputs=torch.from_numpy(x), name="toy")
-"""
-
-#: Two methods that gate, one that prunes, and one that needs CUDA: skipped on a CPU cluster as
-#: in a serial sweep here.
 #: Where this copy of pytest_fairquant is imported from (the worktree, or site-packages).
 PACKAGE_ROOT = str(Path(pytest_fairquant.__file__).parents[1])
 
+#: Two methods that gate, one that prunes, and one that needs CUDA: skipped on a CPU cluster as
+#: in a serial sweep here; an odd split (401 samples) so that the tasks' shares are uneven.
 METHODS = "uniform-int8,uniform-int2,global-magnitude-0.5,torchao-int4-weight"
 
 
 @pytest.fixture
 def factories(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    (tmp_path / "ray_factories.py").write_text(FACTORIES, encoding="utf-8")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+    return write_factories(tmp_path, "ray_factories", monkeypatch)
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +44,7 @@ def ray_cluster() -> Iterator[Any]:
 def _sweep(out: Path, *extra: str, methods: str = METHODS) -> list[str]:
     return [
         *("sweep", "--no-config", "--model=ray_factories:make_model"),
-        *("--data=ray_factories:make_split", f"--methods={methods}", "--n-boot=200"),
+        *("--data=ray_factories:make_odd_split", f"--methods={methods}", "--n-boot=200"),
         # No disk cache: the Ray sweep must compute its predictions, not read the serial one's.
         *("--device=cpu", "--batch-size=64", "--cache-dir=", f"--report={out}", *extra),
     ]
