@@ -186,6 +186,26 @@ def _pinning_backend(model: Any) -> str | None:
     return None
 
 
+def _float_kernels(model: Any) -> bool:
+    """Whether ``model`` runs PyTorch's own floating-point kernels only: a module whose
+    parameters and buffers are plain float tensors, with no quantized backend (bitsandbytes,
+    torch.ao, torchao) and no exported or ONNX Runtime graph. On the CPU such reruns are
+    bitwise identical, which :func:`_predict_now` checks on one batch before skipping the rest
+    of the noise check."""
+    import torch
+
+    if not isinstance(model, torch.nn.Module) or _pinning_backend(model) is not None:
+        return False
+    from .compression._host import CpuRuntimeModel
+
+    if any(isinstance(m, CpuRuntimeModel) for m in model.modules()):
+        return False
+    tensors = [*model.parameters(), *model.buffers()]
+    return all(
+        type(t) in (torch.Tensor, torch.nn.Parameter) and t.dtype.is_floating_point for t in tensors
+    )
+
+
 def _same_device(a: torch.device, b: torch.device) -> bool:
     if a.type != b.type:
         return False
@@ -445,7 +465,8 @@ def predict(
     else ``"dense"``). With ``cache`` the result is computed once per (model, method, split,
     task, batch size, AMP, device kind). ``noise_check`` re-runs the first N samples (default
     min(256, 5% of the split); 0 turns it off) and records how often the predicted labels flip
-    and the largest score difference in ``metadata["noise_floor"]``. ``progress`` shows a tqdm
+    and the largest score difference in ``metadata["noise_floor"]``; by default a model of float
+    kernels on the CPU re-runs one batch first, and the rest only when that one differs. ``progress`` shows a tqdm
     bar (default: on a terminal, not under ``CI``). Out of memory halves the batch size down
     to 1 before giving up with an :class:`EvaluationError`.
     """
@@ -521,6 +542,13 @@ def _predict_now(
 
     n = len(split)
     check = min(256, max(1, n // 20)) if noise_check is None else min(noise_check, n)
+    # The automatic check of a float model on the CPU reruns one batch first: when that is
+    # bitwise identical the rest is not run (a deterministic rerun can flip nothing).
+    probe = check
+    if noise_check is None and resolve_device(device).type == "cpu" and _float_kernels(model):
+        where = _model_device(model)
+        if where is None or where.type == "cpu":
+            probe = min(check, batch_size)
     used: dict[str, Any] = {}
 
     def evaluate(rows: tuple[int, int], rerun: tuple[int, int]) -> list[NDArray[np.float32]]:
@@ -563,7 +591,15 @@ def _predict_now(
         return [scores, again]
 
     start = time.perf_counter()
-    (scores, again), shards = distributed.evaluate_shards(evaluate, (n, check), batch_size)
+    (scores, again), shards = distributed.evaluate_shards(evaluate, (n, probe), batch_size)
+    rerun = {"rows": probe, "bitwise_identical": bool(np.array_equal(scores[:probe], again))}
+    if probe < check and not rerun["bitwise_identical"]:
+        # Not deterministic after all (randomness in forward, a nondeterministic reduction):
+        # the whole evaluation again with the whole check, as for any other model, so that
+        # the rerun follows the pass it is compared with in one seeded state.
+        (scores, again), shards = distributed.evaluate_shards(evaluate, (n, check), batch_size)
+    else:
+        check = probe
     wall = time.perf_counter() - start
     where, size = used["device"], used["batch_size"]
     _check_finite(scores, size, split.name)
@@ -576,7 +612,9 @@ def _predict_now(
         "wall_time_s": wall,
         "n": n,
         "torch": torch.__version__,
-        "noise_floor": _noise_floor(task, scores[:check], again) if check else None,
+        "noise_floor": (
+            {**_noise_floor(task, scores[:check], again), "first_rerun": rerun} if check else None
+        ),
     }
     if shards is not None:
         metadata["shards"] = shards

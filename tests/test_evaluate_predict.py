@@ -201,7 +201,12 @@ def test_to_device_moves_nested_tensors() -> None:
 def test_noise_floor_is_recorded_and_detects_nondeterminism() -> None:
     split = _split(400)
     p = predict(tiny_mlp(), split, noise_check=64)
-    assert p.metadata["noise_floor"] == {"n": 64, "flip_rate": 0.0, "max_abs_diff": 0.0}
+    assert p.metadata["noise_floor"] == {
+        "n": 64,
+        "flip_rate": 0.0,
+        "max_abs_diff": 0.0,
+        "first_rerun": {"rows": 64, "bitwise_identical": True},
+    }
     assert predict(tiny_mlp(), split, noise_check=0).metadata["noise_floor"] is None
 
     class Noisy(nn.Module):
@@ -210,6 +215,32 @@ def test_noise_floor_is_recorded_and_detects_nondeterminism() -> None:
 
     floor = predict(Noisy(), split, noise_check=100).metadata["noise_floor"]
     assert floor["n"] == 100 and 0.3 < floor["flip_rate"] <= 1.0 and floor["max_abs_diff"] > 0
+
+
+class _Noisy(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x) + 1e-3 * torch.rand(len(x), 3)
+
+
+def test_the_automatic_noise_check_of_a_cpu_float_model_reruns_one_batch() -> None:
+    """Issue 14: a float model on the CPU reruns bitwise identically, so its automatic noise
+    check (5% of the split, at most 256 rows) stops after one batch that shows it; a model
+    whose rerun differs, and a quantized kernel, get the whole check."""
+    split = _split(6000)  # the automatic check: 256 rows
+    floor = predict(tiny_mlp(), split, batch_size=32).metadata["noise_floor"]
+    assert floor["n"] == 32 and floor["first_rerun"] == {"rows": 32, "bitwise_identical": True}
+    assert floor["flip_rate"] == 0.0
+
+    noisy = predict(_Noisy(), split, batch_size=32).metadata["noise_floor"]
+    assert noisy["n"] == 256 and noisy["first_rerun"]["bitwise_identical"] is False
+    assert noisy["max_abs_diff"] > 0
+
+    int8 = compress(tiny_mlp(), "torch-dynamic-int8")
+    assert predict(int8, split, batch_size=32).metadata["noise_floor"]["n"] == 256
 
 
 def test_progress_bar_on_request_and_quiet_under_ci(
