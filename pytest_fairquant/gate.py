@@ -29,6 +29,8 @@ from .report.format import interval_of, number, p_value
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
     from .data.split import DemographicSplit
     from .metrics.report import GroupReport
     from .stats import Comparison
@@ -311,7 +313,8 @@ def _attributes(
         for name in names:
             if name not in known and "×" not in name:
                 raise InputError(MSG_UNKNOWN_ATTRIBUTE.format(name=name, known=list(known)))
-        return {name: split.sensitive_features(name) for name in names}
+        # The split's codes, encoded once for every gate (not its strings, re-encoded per call).
+        return {name: split.groups(name) for name in names}
     if isinstance(features, Mapping):
         if attribute is not None:
             if attribute not in features:
@@ -327,7 +330,17 @@ def _kept(split: DemographicSplit | None, name: str, *arrays: Any) -> tuple[Any,
     rows = None if split is None else split.attribute_rows(name)
     if rows is None:
         return arrays
-    return tuple(None if a is None else np.asarray(a)[rows] for a in arrays)
+    return tuple(_take(a, rows) for a in arrays)
+
+
+def _take(values: Any, rows: NDArray[np.int64]) -> Any:
+    from .data.split import GroupIndex
+
+    if values is None:
+        return None
+    if isinstance(values, GroupIndex):
+        return values.take(rows)
+    return np.asarray(values)[rows]
 
 
 def _gather(

@@ -98,6 +98,13 @@ class GroupIndex:
     def counts(self) -> NDArray[np.int64]:
         return np.bincount(self.codes, minlength=self.n_groups).astype(np.int64)
 
+    def take(self, rows: NDArray[np.int64]) -> GroupIndex:
+        """The index of the samples at ``rows``, without the groups none of them is in (codes
+        renumbered, names in the same order)."""
+        kept, codes = np.unique(self.codes[rows], return_inverse=True)
+        names = tuple(self.names[i] for i in kept.tolist())
+        return GroupIndex(self.attribute, codes.astype(np.int64), names)
+
 
 @dataclass(frozen=True)
 class DroppedGroup:
@@ -222,7 +229,14 @@ def group_codes(values: NDArray[Any]) -> tuple[NDArray[np.int64], tuple[str, ...
     if values.dtype.kind in "iubf":
         uniq, codes = np.unique(values, return_inverse=True)
         return codes.astype(np.int64), tuple(str(_whole(v)) for v in uniq.tolist())
-    as_text = np.asarray([str(v) for v in values.tolist()], dtype=object)
+    if values.dtype.kind == "U":  # already text: sorted as it is, without a str() per value
+        uniq, codes = np.unique(values, return_inverse=True)
+        return codes.astype(np.int64), tuple(str(v) for v in uniq.tolist())
+    items = values.tolist()
+    if not any(isinstance(v, bytes) for v in items):  # numpy's str() of bytes drops the b''
+        uniq, codes = np.unique(values.astype(str), return_inverse=True)
+        return codes.astype(np.int64), tuple(str(v) for v in uniq.tolist())
+    as_text = np.asarray([str(v) for v in items], dtype=object)
     uniq, codes = np.unique(as_text, return_inverse=True)
     return codes.astype(np.int64), tuple(str(v) for v in uniq.tolist())
 
@@ -415,6 +429,8 @@ class DemographicSplit:
         #: Per input position, its digest; shared with subsets (they share ``inputs``).
         self._input_digests: dict[int, bytes] = {}
         self._fingerprint: str | None = None
+        #: Per attribute (or intersection), its GroupIndex: encoded once, used by every gate.
+        self._groups: dict[tuple[str, ...], GroupIndex] = {}
 
     # ------------------------------------------------------------------ basics
     def __len__(self) -> int:
@@ -467,8 +483,16 @@ class DemographicSplit:
         return parts
 
     def groups(self, attribute: str | Sequence[str]) -> GroupIndex:
-        """Group codes for one attribute, or for the intersection of several."""
-        parts = self._parse_attribute(attribute)
+        """Group codes for one attribute, or for the intersection of several (encoded once per
+        split: the attributes are read-only)."""
+        parts = tuple(self._parse_attribute(attribute))
+        known = self._groups.get(parts)
+        if known is None:
+            known = self._groups[parts] = self._encode(parts)
+            known.codes.setflags(write=False)  # shared by every caller
+        return known
+
+    def _encode(self, parts: tuple[str, ...]) -> GroupIndex:
         name = INTERSECTION.join(parts)
         if len(parts) == 1:
             codes, names = group_codes(self.attributes[parts[0]])
@@ -541,6 +565,7 @@ class DemographicSplit:
         # Row positions survive only where the rows do (an added intersection, not a subset).
         new._attribute_rows = self._attribute_rows if rows is None else {}
         new._fingerprint = None
+        new._groups = {}
         return new
 
     def subset(self, rows: Any) -> DemographicSplit:
