@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from scipy.special import ndtr
-from scipy.stats import beta
 
+from ._dist import beta_ppf
 from ._resample import PairedCells
 
 #: Bisection steps of the score-bound inversion: 2^-42 of the unit interval.
@@ -107,8 +107,8 @@ def proportion_bounds(
     k = np.asarray(successes, dtype=np.float64)
     n = np.asarray(n, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        low = np.where(k > 0, beta.ppf(level, k, n - k + 1), 0.0)
-        high = np.where(k < n, beta.ppf(1 - level, k + 1, n - k), 1.0)
+        low = np.where(k > 0, beta_ppf(level, k, n - k + 1), 0.0)
+        high = np.where(k < n, beta_ppf(1 - level, k + 1, n - k), 1.0)
     empty = n <= 0
     return (
         np.where(empty, 0.0, np.nan_to_num(low, nan=0.0)),

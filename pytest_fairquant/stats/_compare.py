@@ -15,7 +15,6 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats as sps
 from scipy.special import ndtri
 
 from .._arrays import as_array, as_finite
@@ -40,6 +39,7 @@ from ._decisions import (
     paired_ttest,
     swap_permutation_test,
 )
+from ._dist import norm_sf, t_ppf, ttest_1samp
 from ._resample import (
     BootstrapResult,
     PairedCells,
@@ -1193,7 +1193,7 @@ def assess_gap(
         with np.errstate(invalid="ignore", divide="ignore"):
             z = np.where(scale > 0, diff / scale, np.where(diff > 0, np.inf, -np.inf))
         off = ~np.eye(g_count, dtype=bool)
-        p_values.append(sps.norm.sf(z[off]))
+        p_values.append(norm_sf(z[off]))
     pairs = np.concatenate(p_values)
     p_value = float(min(1.0, np.nanmin(pairs) * len(pairs)))
     gap_interval = as_interval(boot.low[0], boot.high[0])
@@ -1426,7 +1426,7 @@ def compare_units(
         verdict = "inconclusive"
         n_units = len(b)
         sd = float(np.std(harm_values, ddof=1))
-        t_sum = float(sps.t.ppf(1 - alpha, n_units - 1) + sps.t.ppf(power, n_units - 1))
+        t_sum = t_ppf(1 - alpha, n_units - 1) + t_ppf(power, n_units - 1)
         mde = t_sum * sd / math.sqrt(n_units)
         scale = (
             max(1.0, (t_sum * sd / (tolerance - delta)) ** 2 / n_units)
@@ -1472,7 +1472,7 @@ def _unit_utility(
     if len(drop) < 2 or np.ptp(drop) == 0:
         p = 0.0 if mean > max_drop else 1.0
     else:
-        p = float(sps.ttest_1samp(drop, max_drop, alternative="greater").pvalue)
+        p = ttest_1samp(drop, max_drop, alternative="greater").p_value
     status: Literal["ok", "collapsed"] = "collapsed" if p < alpha and mean > max_drop else "ok"
     return UtilityCheck(metric, max_drop, status, "overall", mean, p, test)
 

@@ -9,17 +9,16 @@ groups with few flips, so decisions come from these tests (../shared/METRICS.md,
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats as sps
 
 from ..errors import InputError
 from ..undefined import Undefined
+from ._dist import binom_at_least, norm_isf, norm_ppf, norm_sf, precision_loss, ttest_1samp
 from ._resample import PairedCells, TableStatistic
 
 Correction = Literal["holm", "bonferroni", "bh", "none"]
@@ -104,7 +103,7 @@ def mcnemar_one_sided(n_harmed: int, n_helped: int) -> float:
     m = int(n_harmed) + int(n_helped)
     if m == 0:
         return 1.0
-    return float(sps.binomtest(int(n_harmed), m, 0.5, alternative="greater").pvalue)
+    return binom_at_least(int(n_harmed), m, 0.5)
 
 
 def paired_drop_test(n_harmed: int, n_helped: int, n: int, tolerance: float) -> float:
@@ -131,7 +130,7 @@ def paired_drop_test(n_harmed: int, n_helped: int, n: int, tolerance: float) -> 
     p21 = (math.sqrt(b_coef * b_coef - 4.0 * a_coef * c_coef) - b_coef) / (2.0 * a_coef)
     variance = big_n * (2.0 * p21 + d0 * (1.0 - d0))
     z = (b - c - big_n * d0) / math.sqrt(variance)
-    return float(sps.norm.sf(z))
+    return float(norm_sf(z))
 
 
 # --------------------------------------------------------------------------- across groups
@@ -344,11 +343,8 @@ def paired_ttest(
     if b.ndim != 1 or b.shape != c.shape or len(b) < 2:
         raise InputError(MSG_UNITS.format(nb=np.shape(b), nc=np.shape(c)))
     diff = c - b
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", RuntimeWarning)
-        res = sps.ttest_rel(c - margin, b, alternative=alternative)
-        ci = sps.ttest_rel(c, b).confidence_interval(1 - alpha)
-    if np.ptp(diff) == 0 or any("Precision loss" in str(w.message) for w in caught):
+    shifted = (c - margin) - b
+    if np.ptp(diff) == 0 or precision_loss(shifted) or precision_loss(diff):
         # Every unit moved by the same amount (up to rounding): no spread, so no t statistic.
         # scipy would warn and return noise; callers read the NaN p as "the mean decides".
         mean = float(np.mean(diff))
@@ -357,21 +353,16 @@ def paired_ttest(
             f"every unit changed by {mean:.6g}: the differences have no spread",
         )
         return TTestResult(nan, nan, len(b) - 1, mean, (mean, mean), alternative)
-    return TTestResult(
-        float(res.statistic),
-        float(res.pvalue),
-        int(res.df),
-        float(np.mean(c - b)),
-        (float(ci.low), float(ci.high)),
-        alternative,
-    )
+    res = ttest_1samp(shifted, 0.0, alternative)
+    ci = ttest_1samp(diff).interval(1 - alpha)
+    return TTestResult(res.statistic, res.p_value, res.df, float(np.mean(diff)), ci, alternative)
 
 
 # --------------------------------------------------------------------------- power
 
 
 def _z_sum(alpha: float, power: float, tests: int) -> float:
-    return float(sps.norm.isf(alpha / max(1, tests)) + sps.norm.ppf(power))
+    return norm_isf(alpha / max(1, tests)) + norm_ppf(power)
 
 
 def minimum_detectable_effect(
