@@ -258,3 +258,45 @@ def test_the_repr_of_an_id_like_attribute_stays_short() -> None:
         "DemographicSplit('split', n=5000, binary; "
         "id: 5000 groups: 0=1, 1=1, 2=1, 3=1, 4=1, ...; g: a=2500, b=2500)"
     )
+
+
+def test_every_gate_uses_the_group_codes_encoded_once_per_split(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 14: at 1M samples ``compare`` spent most of its time encoding group-name strings,
+    once per gate. The split encodes each attribute once; the gates take its codes."""
+    import torch
+    from models import tiny_mlp
+
+    import pytest_fairquant.data.split as split_module
+    import pytest_fairquant.metrics._inputs as inputs_module
+    from pytest_fairquant import assert_no_bias_amplification, group_report
+
+    calls: list[int] = []
+
+    def counting(values: Any) -> Any:
+        calls.append(len(values))
+        return real(values)
+
+    real = split_module.group_codes
+    monkeypatch.setattr(split_module, "group_codes", counting)
+    monkeypatch.setattr(inputs_module, "group_codes", counting)
+    rng = np.random.default_rng(0)
+    n = 2000
+    y = rng.integers(0, 2, n)
+    base = np.where(rng.random(n) < 0.9, y, 1 - y)
+    inputs = torch.from_numpy(rng.normal(size=(n, 4)).astype(np.float32))
+    split = DemographicSplit(y, {"g": rng.choice(["a", "b"], n)}, inputs=inputs, name="codes")
+    for tolerance in (0.5, 0.4):
+        assert_no_bias_amplification(
+            y_true=y,
+            base_pred=base,
+            compressed_pred=base,
+            split=split,
+            attribute="g",
+            tolerance=tolerance,
+            n_boot=50,
+        )
+    group_report(tiny_mlp(n_out=2), split, attribute="g")
+    assert calls == [n]  # once, by the split
+    assert split.groups("g") is split.groups("g") and not split.groups("g").codes.flags.writeable
