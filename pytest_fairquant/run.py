@@ -52,7 +52,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .candidates import Candidate
 from .errors import ConfigError, FairquantError, InputError, MethodUnavailable
-from .gate import FairnessAssertionError, GateContext, InconclusiveWarning, gate_context
+from .gate import (
+    Explanation,
+    FairnessAssertionError,
+    GateContext,
+    InconclusiveWarning,
+    gate_context,
+)
 from .progress import Progress, Step, step
 from .settings import OPTIONS_BY_NAME, Settings
 
@@ -167,7 +173,7 @@ class Record:
 
     def to_dict(self) -> dict[str, Any]:
         c = self.comparison
-        out = {
+        out: dict[str, Any] = {
             "nodeid": self.nodeid,
             "gate": self.gate,
             "method": self.method,
@@ -711,7 +717,7 @@ class FairnessRun:
             saw(model, result)
             return result
 
-        def record(gate: str, comparison: Comparison) -> None:
+        def record(gate: str, comparison: Comparison, explained: Explanation | None) -> None:
             base = next((p for p in reversed(seen) if p.method == DENSE), None)
             entry = Record(
                 nodeid,
@@ -720,13 +726,20 @@ class FairnessRun:
                 comparison,
                 model=None if base is None else names.get(base.model_fingerprint),
                 split=None if not seen else self._split_label(seen[-1].split_fingerprint),
+                diagnosis=None if explained is None else explained.diagnosis,
+                attribution=None if explained is None else explained.attribution,
+                notes=() if explained is None else explained.notes,
             )
             self.records.append(entry)
             if on_record is not None:
                 on_record(entry)
 
         return GateContext(
-            settings or self.settings, predict=predict, record=record, outcome=outcome
+            settings or self.settings,
+            predict=predict,
+            record=record,
+            outcome=outcome,
+            progress=self.progress,
         )
 
     def evaluate(self, dense: Any, split: DemographicSplit, method: str) -> Evaluation:
