@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from .data.split import DemographicSplit
 from .errors import CompressionError, InputError
+from .progress import Progress, StreamProgress, step
 
 if TYPE_CHECKING:
     from torch import nn
@@ -125,6 +126,9 @@ class Attribution:
                 f"; skip={list(self.skip)} makes the gate pass, keeping "
                 f"{self.compressed_share:.0%} of the weights compressed ({self.size_ratio:.2f}x smaller)"
             )
+        elif self.skip is None:
+            last = self.search[-1]["verdict"] if self.search else self.full.verdict
+            text += f"; no skip list of these layers makes the gate pass (last verdict: {last})"
         return text
 
     def to_dict(self) -> dict[str, Any]:
@@ -200,15 +204,19 @@ class _Gate:
         options: Mapping[str, Any],
         predict_options: Mapping[str, Any],
         dense_predictions: Predictions | None,
+        progress: Progress | None = None,
     ) -> None:
         from .evaluate import predict
 
         self.dense, self.method, self.split = dense, method, split
+        self.progress = progress
         self.attribute = attribute or split.attribute_names[0]
         self.gap, self.tolerance, self.options = gap, tolerance, dict(options)
         self.predict_options = dict(predict_options)
         self.base = dense_predictions or predict(dense, split, method="dense", **predict_options)
         self.evaluations = 0
+        #: The compression metadata of every variant tried, by its skip list.
+        self.infos: dict[tuple[str, ...], Any] = {}
 
     def variant(self, skip: Sequence[str]) -> nn.Module:
         from .compression import compress
@@ -223,6 +231,18 @@ class _Gate:
             return compress(self.dense, self.method, **params)
         finally:
             compression_log.setLevel(level)
+
+    def trial(self, skip: Sequence[str], what: str) -> Comparison:
+        """The gate on the method with ``skip`` left in float, as one progress line (``what``
+        names the trial); a CompressionError (the variant changed nothing) propagates."""
+        from .compression import compression_info
+
+        with step(self.progress, f"attributing {self.method} on {self.attribute}: {what}") as done:
+            model = self.variant(skip)
+            self.infos[tuple(skip)] = compression_info(model)
+            result = self.compare(model)
+            done.result = f"{result.gap} Δ {_signed(result.delta)}, {result.verdict}"
+        return result
 
     def compare(self, model: nn.Module) -> Comparison:
         from .evaluate import predict
@@ -262,6 +282,7 @@ def attribute_harm(
     batch_size: int = 64,
     cache: Any = None,
     dense_predictions: Predictions | None = None,
+    progress: Progress | None = None,
     **gate_options: Any,
 ) -> Attribution:
     """Rank ``dense``'s layers by their share of the harm ``method`` does (see the module doc).
@@ -270,7 +291,8 @@ def attribute_harm(
     ``min_group_size``, ``max_utility_drop``... as for :func:`~pytest_fairquant.stats.compare`)
     decide every verdict. ``budget`` caps the layers attributed (the largest first; each costs
     two evaluations); ``dense_predictions`` (e.g. from the prediction cache) saves the dense
-    evaluation.
+    evaluation. ``progress`` (a :class:`~.progress.Progress`) gets one line per trial with its
+    elapsed time and verdict.
     """
     if budget is not None and (
         isinstance(budget, bool) or not isinstance(budget, int) or budget < 1
@@ -297,13 +319,10 @@ def attribute_harm(
         gate_options,
         predict_options,
         dense_predictions,
+        progress,
     )
-    from .compression import compression_info
-
-    full_model = gate.variant(())
-    full = gate.compare(full_model)
-    full_info = compression_info(full_model)
-    del full_model
+    full = gate.trial((), "every layer")
+    full_info = gate.infos[()]
     notes: list[str] = []
     chosen = layers
     if budget is not None and budget < len(layers):
@@ -313,18 +332,19 @@ def attribute_harm(
     names = [name for name, _ in layers]
     full_delta = _delta(full)
     rows: list[dict[str, Any]] = []
-    for name, size in chosen:
+    for index, (name, size) in enumerate(chosen, 1):
         others = [n for n in names if n != name]
         verdict_alone: str
         verdict_without: str
+        counted = f"({index}/{len(chosen)})"
         try:
-            alone = gate.compare(gate.variant(others)) if others else full
+            alone = gate.trial(others, f"{name} alone {counted}") if others else full
             delta_alone, verdict_alone, p_alone = _delta(alone), alone.verdict, alone.p_value
         except CompressionError as err:  # an UnchangedVariant: the method leaves it as it is
             notes.append(NOTE_UNCHANGED.format(layer=name, error=err))
             delta_alone, verdict_alone, p_alone = 0.0, "unchanged", None
         if others:
-            without = gate.compare(gate.variant([name]))
+            without = gate.trial([name], f"all but {name} {counted}")
             delta_without, verdict_without = _delta(without), without.verdict
         else:
             delta_without, verdict_without = 0.0, "unchanged"
@@ -360,7 +380,7 @@ def attribute_harm(
     share = ratio = None
     if skip is not None:
         if skip:
-            info = compression_info(gate.variant(skip))
+            info = gate.infos[tuple(skip)]
             share, ratio = _compressed_share(dense, info), info.size_ratio
         else:
             share, ratio = _compressed_share(dense, full_info), full_info.size_ratio
@@ -394,7 +414,7 @@ def _greedy_skip(
 
     def gated(skip: list[str]) -> Comparison | None:
         try:
-            result = gate.compare(gate.variant(skip))
+            result = gate.trial(skip, f"skip={skip}")
         except CompressionError:  # every layer skipped: the dense model again
             return None
         search.append(
@@ -452,6 +472,7 @@ def run_attribute(
         attribute=args.attribute,
         budget=args.budget,
         device=device,
+        progress=StreamProgress(),
         **gate,
     )
     return format_attribution(result), result.to_dict(), result.skip is not None
@@ -472,8 +493,10 @@ def format_attribution(result: Attribution) -> str:
         lines.append(
             f"{a.layer:<32} {a.share:>6.0%} {a.delta_alone:>+9.4f} {a.delta_without:>+10.4f}"
         )
-    for step in result.search:
-        lines.append(f"tried skip={step['skip']}: {step['verdict']}, Δ = {_signed(step['delta'])}")
+    for tried in result.search:
+        lines.append(
+            f"tried skip={tried['skip']}: {tried['verdict']}, Δ = {_signed(tried['delta'])}"
+        )
     lines.append(result.hint())
     lines.extend(f"note: {n}" for n in result.notes)
     lines.append(f"{result.evaluations} evaluations")

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from .data.split import DemographicSplit
     from .metrics.report import GroupReport
+    from .progress import Progress
     from .stats import Comparison
     from .stats.spec import GateSpec
 
@@ -52,6 +53,24 @@ MSG_RETRIEVAL_ONLY = (
     "(scores of shape (items, queries)); got {kind}"
 )
 
+NOTE_NO_MODELS = (
+    "no {what}: the gate was given predictions or arrays, not the two torch models that "
+    "{call} needs"
+)
+NOTE_NOT_AVAILABLE = "{what} ({attribute}): not available ({error})"
+NOTE_NOT_COMPRESSED = (
+    "no attribution: the variant was not made by a compression method ({why}); attribution "
+    "compresses the dense model again one layer at a time, so it needs the method"
+)
+NOTE_REPLAYED = (
+    "no attribution: the variant was {what} on the split's set-aside part, which the "
+    "per-layer trials would not replay"
+)
+#: The sizes of the diagnosis a gate computes: enough samples for stable per-group means, few
+#: enough that it costs a few forward and backward passes.
+DIAGNOSE_SAMPLES = 256
+HESSIAN_SAMPLES = 64
+
 #: Table rows shown in a failure message; the rest are counted, worst groups first.
 MAX_ROWS = 10
 _RETRIEVAL_GAPS = frozenset({"max_skew", "min_skew"})
@@ -68,6 +87,18 @@ class InconclusiveWarning(UserWarning):
 # --------------------------------------------------------------------------- plugin context
 
 
+@dataclass(frozen=True)
+class Explanation:
+    """What a gate found out about one comparison beyond its verdict: the diagnosis and the
+    attribution (their ``to_dict()``) for its record, ``notes`` on why one asked for is absent,
+    and the ``lines`` its failure message ends with."""
+
+    diagnosis: Mapping[str, Any] | None = None
+    attribution: Mapping[str, Any] | None = None
+    notes: tuple[str, ...] = ()
+    lines: tuple[str, ...] = ()
+
+
 @dataclass
 class GateContext:
     """What the plugin lends the gates while a test runs (all optional outside pytest)."""
@@ -76,10 +107,13 @@ class GateContext:
     #: ``predict(model, split) -> Predictions`` through the session's prediction cache.
     #: ``predict(model, split, task=None)``: the session's cached evaluation.
     predict: Callable[..., Predictions] | None = None
-    #: Receives every comparison a gate made, with its gate name, for reports and JUnit.
-    record: Callable[[str, Comparison], None] | None = None
+    #: Receives every comparison a gate made, with its gate name and its Explanation (None when
+    #: nothing was asked of it), for reports and JUnit.
+    record: Callable[[str, Comparison, Explanation | None], None] | None = None
     #: Turns a non-failing undecided verdict into a pytest outcome (skip, xfail).
     outcome: Callable[[str, str], None] | None = None
+    #: Where long steps inside a gate (attribution's trials) report.
+    progress: Progress | None = None
 
 
 #: The innermost active context: a ContextVar, so threads and asyncio tasks that run gates each
@@ -283,6 +317,8 @@ class _Inputs:
     methods: tuple[str, ...]
     kind: str | None = None
     scores: tuple[Any, ...] = ()
+    #: The Predictions the models or predictions given were resolved to (none for arrays).
+    predictions: tuple[Predictions, ...] = ()
 
 
 def _predictions(
@@ -385,6 +421,7 @@ def _gather(
         methods=tuple(p.method for p in preds),
         kind=preds[0].kind,
         scores=tuple(p.scores for p in preds),
+        predictions=preds,
     )
 
 
@@ -416,24 +453,31 @@ def _decide(
     gate: str,
     comparisons: list[Comparison],
     methods: Sequence[str],
-    explain: Callable[[Comparison], str | None] | None = None,
+    explain: Callable[[Comparison], Explanation | None] | None = None,
 ) -> None:
     """Record the comparisons, then raise, skip/xfail, warn or return per the verdicts.
 
-    ``explain`` adds a line to each failed comparison's text (the diagnosis of two models)."""
+    ``explain`` computes, once per comparison, what its record holds beyond the verdict and
+    the lines a failed comparison's text ends with (the diagnosis and attribution of two
+    models)."""
     __tracebackhide__ = True
     ctx = active_context()
+    explained = [explain(c) if explain is not None else None for c in comparisons]
     if ctx.record is not None:
-        for c in comparisons:
-            ctx.record(gate, c)
+        for c, explanation in zip(comparisons, explained, strict=True):
+            ctx.record(gate, c, explanation)
     method = methods[-1] if methods else "compressed"
-    failing = [c for c in comparisons if c.verdict in ("fail", "error")]
+    failing = [
+        (c, e)
+        for c, e in zip(comparisons, explained, strict=True)
+        if c.verdict in ("fail", "error")
+    ]
     undecided = [c for c in comparisons if c.verdict in ("inconclusive", "insufficient_data")]
     if failing:
         texts = []
-        for c in failing:
-            line = explain(c) if explain is not None and c.verdict == "fail" else None
-            texts.append(render(c, method=method) + (f"\n{line}" if line else ""))
+        for c, explanation in failing:
+            lines = explanation.lines if explanation is not None and c.verdict == "fail" else ()
+            texts.append("\n".join([render(c, method=method), *lines]))
         raise FairnessAssertionError(comparisons, "\n\n".join(texts))
     if not undecided:
         return
@@ -573,46 +617,155 @@ def assert_no_bias_amplification(
             )
     comparisons = _correct_across(comparisons, spec.alpha, spec.correction)
 
-    def explain(c: Comparison) -> str | None:
-        return _diagnosis_line(base, compressed, split, c.attribute, task, s.device)
-
+    dense = inputs.predictions[0] if inputs.predictions else None
+    explain = _Explainer(base, compressed, split, dense, task, s, spec, compare_options)
     _decide("assert_no_bias_amplification", comparisons, inputs.methods, explain)
     return _single_or_all(comparisons)
 
 
-def _diagnosis_line(
-    base: Any,
-    compressed: Any,
-    split: DemographicSplit | None,
-    attribute: Any,
-    task: Any,
-    device: Any,
-) -> str | None:
-    """Why a gate on two torch models failed, in one line (:func:`diagnose`'s summary: the
-    group that lost most, its loss, gradient norm, uncertainty and flips; no Hessian, on at most
-    256 samples, so it costs a few forward and backward passes). None for predictions or arrays,
-    and when the diagnosis cannot be computed: it explains a verdict, it never changes one."""
-    torch = sys.modules.get("torch")  # models are torch modules only if torch is loaded
-    if torch is None or split is None or not isinstance(attribute, str):
-        return None
-    if not (isinstance(base, torch.nn.Module) and isinstance(compressed, torch.nn.Module)):
-        return None
-    from .diagnostics import diagnose
+@dataclass
+class _Explainer:
+    """The diagnosis and the attribution of one gate call's comparisons, as the settings ask:
+    ``fairquant_diagnose`` (failing, all, off) and ``fairquant_diagnose_hessian`` for
+    :func:`~.diagnostics.diagnose` on at most :data:`DIAGNOSE_SAMPLES` samples,
+    ``fairquant_attribution`` for :func:`~.attribution.attribute_harm` on a failing variant of
+    a compression method, with the gate's own statistics. Both run on the rows the comparison
+    used, and only on two torch models; what cannot run says why in the record's notes (and,
+    for a failing comparison, in its message). They explain a verdict, they never change one."""
 
-    try:
-        found = diagnose(
-            base,
-            compressed,
-            split,
-            attribute=attribute,
-            task=task,
-            hessian=False,
-            max_samples=256,
-            device=device,
+    base: Any
+    compressed: Any
+    split: DemographicSplit | None
+    dense: Predictions | None
+    task: Any
+    settings: Settings
+    spec: GateSpec
+    options: Mapping[str, Any]
+
+    def __call__(self, c: Comparison) -> Explanation | None:
+        s = self.settings
+        wanted_diagnosis = s.diagnose == "all" or (s.diagnose == "failing" and c.verdict == "fail")
+        wanted_attribution = s.attribution and c.verdict == "fail"
+        if not (wanted_diagnosis or wanted_attribution) or not isinstance(c.attribute, str):
+            return None
+        if not self._models():
+            notes = []
+            if wanted_diagnosis:
+                notes.append(NOTE_NO_MODELS.format(what="diagnosis", call="diagnose()"))
+            if wanted_attribution:
+                notes.append(NOTE_NO_MODELS.format(what="attribution", call="attribute_harm()"))
+            return Explanation(notes=tuple(notes))
+        part, dense = self._part(c.attribute)
+        diagnosis = attribution = None
+        notes, lines = [], []
+        if wanted_diagnosis:
+            diagnosis, line = self._diagnose(part, c.attribute, dense)
+            if diagnosis is None:
+                notes.append(line)
+            lines.append(line)
+        if wanted_attribution:
+            attribution, line = self._attribute(part, c.attribute, dense)
+            if attribution is None:
+                notes.append(line)
+            lines.append(line)
+        return Explanation(diagnosis, attribution, tuple(notes), tuple(lines))
+
+    def _models(self) -> bool:
+        torch = sys.modules.get("torch")  # models are torch modules only if torch is loaded
+        return (
+            torch is not None
+            and self.split is not None
+            and self.dense is not None
+            and isinstance(self.base, torch.nn.Module)
+            and isinstance(self.compressed, torch.nn.Module)
         )
-        return found.summary_line()
-    except Exception as err:  # a model diagnose cannot take: say so, keep the verdict
-        return f"diagnosis ({attribute}): not available ({type(err).__name__}: {str(err)[:200]})"
+
+    def _part(self, attribute: str) -> tuple[DemographicSplit, Predictions]:
+        """The rows the attribute's comparison used, and the dense model's predictions (the
+        gate's own) on them."""
+        assert self.split is not None and self.dense is not None
+        dense = self.dense
+        rows = self.split.attribute_rows(attribute)
+        if rows is None:
+            return self.split, dense
+        part = self.split.subset(rows)
+        return part, dataclasses.replace(
+            dense,
+            scores=dense.scores[rows],
+            pred=None if dense.pred is None else dense.pred[rows],
+            probs=None if dense.probs is None else dense.probs[rows],
+            split_fingerprint=part.fingerprint,
+        )
+
+    def _diagnose(
+        self, part: DemographicSplit, attribute: str, dense: Predictions
+    ) -> tuple[dict[str, Any] | None, str]:
+        from .diagnostics import diagnose
+
+        try:
+            found = diagnose(
+                self.base,
+                self.compressed,
+                part,
+                attribute=attribute,
+                task=self.task,
+                hessian=self.settings.diagnose_hessian,
+                max_samples=DIAGNOSE_SAMPLES,
+                hessian_samples=HESSIAN_SAMPLES,
+                seed=self.spec.seed,
+                device=self.settings.device,
+                batch_size=self.settings.batch_size,
+                dense_predictions=dense,
+            )
+        except Exception as err:  # a model diagnose cannot take: say so, keep the verdict
+            return None, _not_available("diagnosis", attribute, err)
+        return found.to_dict(), found.summary_line()
+
+    def _attribute(
+        self, part: DemographicSplit, attribute: str, dense: Predictions
+    ) -> tuple[dict[str, Any] | None, str]:
+        method, why = _compression_method(self.compressed)
+        if method is None:
+            return None, why
+        from .attribution import attribute_harm
+
+        try:
+            found = attribute_harm(
+                self.base,
+                method,
+                part,
+                attribute=attribute,
+                task=self.task,
+                device=self.settings.device,
+                batch_size=self.settings.batch_size,
+                dense_predictions=dense,
+                progress=active_context().progress,
+                **self.spec.to_dict(),
+                **self.options,
+            )
+        except Exception as err:  # a model or method attribution cannot take
+            return None, _not_available("attribution", attribute, err)
+        return found.to_dict(), found.hint()
+
+
+def _not_available(what: str, attribute: str, err: Exception) -> str:
+    error = f"{type(err).__name__}: {str(err)[:200]}"
+    return NOTE_NOT_AVAILABLE.format(what=what, attribute=attribute, error=error)
+
+
+def _compression_method(variant: Any) -> tuple[str | None, str]:
+    """The method id that made ``variant`` by :func:`~.compression.compress` alone (no
+    calibration or fine-tuning on data), or None and why not."""
+    from .compression.core import CompressionInfo
+
+    info = getattr(variant, "fairquant_info", None)
+    if not isinstance(info, CompressionInfo):
+        why = "a candidate" if info is not None else f"a {type(variant).__name__} without one"
+        return None, NOTE_NOT_COMPRESSED.format(why=why)
+    for key, what in (("calibration", "calibrated"), ("finetune", "fine-tuned")):
+        if key in info.details:
+            return None, NOTE_REPLAYED.format(what=what)
+    return info.method_id, ""
 
 
 def _compare_retrieval(

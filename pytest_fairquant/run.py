@@ -43,17 +43,23 @@ import contextlib
 import importlib
 import json
 import tempfile
-import time
 import warnings
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal
 
 from .candidates import Candidate
 from .errors import ConfigError, FairquantError, InputError, MethodUnavailable
-from .gate import FairnessAssertionError, GateContext, InconclusiveWarning, gate_context
+from .gate import (
+    Explanation,
+    FairnessAssertionError,
+    GateContext,
+    InconclusiveWarning,
+    gate_context,
+)
+from .progress import Progress, Step, step
 from .settings import OPTIONS_BY_NAME, Settings
 
 if TYPE_CHECKING:
@@ -117,29 +123,6 @@ DENSE = "dense"
 Stage = Literal["loading the method", "loading the candidate", "compression", "evaluation"]
 
 
-class Progress(Protocol):
-    """Where a run says what its long steps are doing: ``start`` when one begins (``evaluating
-    uniform-int4 (Net@1a2b3c4d) on digits, 450 samples``), ``done`` when it ends (``0.8 s,
-    560 samples/s``), so a sink can print both on one line."""
-
-    def start(self, text: str) -> None: ...
-
-    def done(self, text: str) -> None: ...
-
-
-@dataclass
-class _Step:
-    """A step in progress: when it began, and what it adds to its line when it ends (see
-    :meth:`FairnessRun._step`)."""
-
-    started: float = field(default_factory=time.perf_counter)
-    result: str = ""
-
-    @property
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.started
-
-
 class CacheFallbackWarning(UserWarning):
     """The prediction cache directory is unusable; this run keeps predictions in memory."""
 
@@ -172,7 +155,10 @@ class Record:
 
     ``model`` names the dense model (class and fingerprint), ``split`` the split (its name, and
     its fingerprint where two splits share a name), so a report of a multi-model repository says
-    which model each row gated.
+    which model each row gated. ``diagnosis`` is ``Diagnosis.to_dict()`` and ``attribution``
+    ``Attribution.to_dict()`` when the gate computed them (``fairquant_diagnose``,
+    ``fairquant_attribution``); ``notes`` say why one that was asked for is absent. All three
+    are JSON, so a record crosses from an xdist worker to the controller unchanged.
     """
 
     nodeid: str
@@ -181,10 +167,13 @@ class Record:
     comparison: Comparison | Mapping[str, Any]
     model: str | None = None
     split: str | None = None
+    diagnosis: Mapping[str, Any] | None = None
+    attribution: Mapping[str, Any] | None = None
+    notes: Sequence[str] = ()
 
     def to_dict(self) -> dict[str, Any]:
         c = self.comparison
-        return {
+        out: dict[str, Any] = {
             "nodeid": self.nodeid,
             "gate": self.gate,
             "method": self.method,
@@ -192,6 +181,12 @@ class Record:
             "split": self.split,
             "comparison": dict(c) if isinstance(c, Mapping) else c.to_dict(),
         }
+        # Only when present: the records of most comparisons stay as they were.
+        extras = {"diagnosis": self.diagnosis, "attribution": self.attribution}
+        out.update({k: dict(v) for k, v in extras.items() if v is not None})
+        if self.notes:
+            out["notes"] = list(self.notes)
+        return out
 
 
 def error_comparison(settings: Settings, reason: str) -> Comparison:
@@ -578,22 +573,10 @@ class FairnessRun:
             self._predictions[key] = found
         return self._predictions[key]
 
-    @contextlib.contextmanager
-    def _step(self, text: str) -> Iterator[_Step]:
-        """Report ``text`` as started, then its elapsed time and the step's own result (or
-        that it failed) when it ends."""
-        step = _Step()
-        if self.progress is None:
-            yield step
-            return
-        self.progress.start(text)
-        outcome = "failed"
-        try:
-            yield step
-            outcome = "done"
-        finally:
-            tail = f", {step.result}" if step.result and outcome == "done" else ""
-            self.progress.done(f"{outcome} in {step.elapsed:.1f} s{tail}")
+    def _step(self, text: str) -> contextlib.AbstractContextManager[Step]:
+        """Report ``text`` as started on :attr:`progress`, then its elapsed time and the step's
+        own result (or that it failed) when it ends (:func:`.progress.step`)."""
+        return step(self.progress, text)
 
     def find_candidate(self, name: str, settings: Settings | None = None) -> Candidate | None:
         """The candidate called ``name`` in ``settings`` (default: the run's), if any."""
@@ -734,7 +717,7 @@ class FairnessRun:
             saw(model, result)
             return result
 
-        def record(gate: str, comparison: Comparison) -> None:
+        def record(gate: str, comparison: Comparison, explained: Explanation | None) -> None:
             base = next((p for p in reversed(seen) if p.method == DENSE), None)
             entry = Record(
                 nodeid,
@@ -743,13 +726,20 @@ class FairnessRun:
                 comparison,
                 model=None if base is None else names.get(base.model_fingerprint),
                 split=None if not seen else self._split_label(seen[-1].split_fingerprint),
+                diagnosis=None if explained is None else explained.diagnosis,
+                attribution=None if explained is None else explained.attribution,
+                notes=() if explained is None else explained.notes,
             )
             self.records.append(entry)
             if on_record is not None:
                 on_record(entry)
 
         return GateContext(
-            settings or self.settings, predict=predict, record=record, outcome=outcome
+            settings or self.settings,
+            predict=predict,
+            record=record,
+            outcome=outcome,
+            progress=self.progress,
         )
 
     def evaluate(self, dense: Any, split: DemographicSplit, method: str) -> Evaluation:

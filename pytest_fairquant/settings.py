@@ -35,6 +35,7 @@ MSG_UNKNOWN_MARKER_KEY = (
 MSG_MARKER_POSITIONAL = "@pytest.mark.fairquant takes keywords only ({source}); got {args!r}"
 
 InconclusiveOutcome = Literal["fail", "xfail", "skip", "pass-with-warning"]
+DiagnoseMode = Literal["failing", "all", "off"]
 IniType = Literal["string", "linelist"]
 
 CORRECTIONS = ("holm", "bonferroni", "bh", "none")
@@ -44,7 +45,7 @@ INCONCLUSIVE_OUTCOMES: tuple[InconclusiveOutcome, ...] = (
     "skip",
     "pass-with-warning",
 )
-
+DIAGNOSE_MODES: tuple[DiagnoseMode, ...] = ("failing", "all", "off")
 
 # --------------------------------------------------------------------------- parsers
 # A parser turns the raw text of a flag or an ini value (or a marker keyword's Python value) into
@@ -107,6 +108,22 @@ def _choice(name: str, choices: tuple[str, ...]) -> Callable[[Any], str]:
         if text not in choices:
             raise ValueError(f"{name} must be one of {', '.join(choices)}")
         return text
+
+    return parse
+
+
+def _boolean(name: str) -> Callable[[Any], bool]:
+    """true/false, yes/no, on/off, 1/0 (any case), or a Python bool (a marker keyword)."""
+    words = {"true": True, "yes": True, "on": True, "1": True}
+    words |= {"false": False, "no": False, "off": False, "0": False}
+
+    def parse(value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        found = words.get(str(value).strip().lower())
+        if found is None:
+            raise ValueError(f"{name} must be true or false")
+        return found
 
     return parse
 
@@ -441,6 +458,37 @@ OPTIONS: tuple[Option, ...] = (
         "Steps passed to fairquant_finetune (gmp-S reaches its sparsity at the last one).",
         metavar="N",
     ),
+    Option(
+        "diagnose",
+        _choice("diagnose", DIAGNOSE_MODES),
+        "failing",
+        "Which comparisons of assert_no_bias_amplification on two torch models carry "
+        "diagnose()'s per-group loss, gradient norm, uncertainty and flips (at most 256 "
+        "samples) into the report's diagnostics panel: failing (computed once, also the "
+        "failure message's diagnosis line), all, or off (none, and no such line).",
+        metavar="WHICH",
+        per_test=True,
+    ),
+    Option(
+        "diagnose_hessian",
+        _boolean("diagnose_hessian"),
+        False,
+        "Also compute each group's Hessian eigenvalue lambda-max for the diagnosis (power "
+        "iteration, about two backward passes per iteration on 64 samples per group and "
+        "model; off by default to keep test runs fast).",
+        metavar="BOOL",
+        per_test=True,
+    ),
+    Option(
+        "attribution",
+        _boolean("attribution"),
+        False,
+        "When a gate on a variant made by a compression method fails, run attribute_harm with "
+        "the gate's settings (two evaluations per layer) and name the layers that did the harm "
+        "and a skip list with which the gate passes, in the failure message and the report.",
+        metavar="BOOL",
+        per_test=True,
+    ),
 )
 
 OPTIONS_BY_NAME: Mapping[str, Option] = {o.name: o for o in OPTIONS}
@@ -506,6 +554,9 @@ class Settings:
     calibration_size: int | float = 512
     finetune: str | None = None
     finetune_steps: int = 200
+    diagnose: DiagnoseMode = "failing"
+    diagnose_hessian: bool = False
+    attribution: bool = False
     #: Where each value that is not the default came from, e.g. {"alpha": "command line"}.
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
 

@@ -4,6 +4,7 @@ from the pytest configuration file as for ``fairquant sweep`` and the plugin (is
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,24 @@ def test_attribute_reads_the_configuration_and_writes_its_json(
     assert result["schema"] == "pytest-fairquant/report/1#attribute"
     assert result["skip"] == ["branch_b"]
     assert (result["gap"], result["tolerance"], result["attribute"]) == ("fvo", 0.02, "g")
+
+
+def test_attribute_shows_each_layer_trial_on_stderr_with_its_time(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _run(["attribute", "--method", "uniform-int2"], capsys)
+    assert code == 0
+    trials = [re.sub(r"done in \d+\.\d s", "done in T s", line) for line in err.splitlines()]
+    head = "fairquant: attributing uniform-int2 on g:"
+    assert trials == [
+        f"{head} every layer ... done in T s, fvo Δ +0.3788, fail",
+        f"{head} branch_a alone (1/2) ... done in T s, fvo Δ +0.0000, pass",
+        f"{head} all but branch_a (1/2) ... done in T s, fvo Δ +0.3788, fail",
+        f"{head} branch_b alone (2/2) ... done in T s, fvo Δ +0.3788, fail",
+        f"{head} all but branch_b (2/2) ... done in T s, fvo Δ +0.0000, pass",
+        f"{head} skip=['branch_b'] ... done in T s, fvo Δ +0.0000, pass",
+    ]
+    assert head not in out  # the table alone on stdout
 
 
 def test_attribute_takes_the_gate_settings_from_flags(

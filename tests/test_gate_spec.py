@@ -118,7 +118,7 @@ def test_the_n_permutations_setting_drives_the_permutation_tests() -> None:
     arrays["compressed_pred"] = flipped
     seen: list[object] = []
     context = GateContext(
-        settings=Settings(n_permutations=99), record=lambda gate, c: seen.append(c)
+        settings=Settings(n_permutations=99), record=lambda gate, c, explained: seen.append(c)
     )
     with gate_context(context), pytest.raises(AssertionError):
         assert_no_bias_amplification(**arrays, tolerance=0.0, n_boot=10)

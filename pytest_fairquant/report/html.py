@@ -569,6 +569,209 @@ def _sections(report: SessionReport) -> str:
     )
 
 
+# --------------------------------------------------------------------------- diagnostics
+
+#: The diagnostics panel's bars, per group, dense vs compressed: the GroupDiagnosis field and
+#: its label (paper 002, Figs. 7-9: loss, gradient norm, Hessian eigenvalue; paper 004,
+#: Figs. 2-3: uncertainty). λmax is drawn only when the diagnosis computed it.
+DIAGNOSIS_BARS = (
+    ("loss", "mean loss"),
+    ("grad_norm", "gradient norm ‖G‖"),
+    ("hessian_lambda_max", "Hessian λmax"),
+    ("uncertainty", "uncertain share"),
+)
+#: The panel's table: every per-group value of the diagnosis, dense → compressed.
+DIAGNOSIS_COLUMNS = (
+    ("loss", "loss"),
+    ("true_class_prob", "true-class prob."),
+    ("logit_cosine_distance", "logit cos. distance"),
+    ("grad_norm", "‖G‖"),
+    ("hessian_lambda_max", "λmax"),
+    ("uncertainty", "uncertain"),
+    ("ece", "ECE"),
+)
+FLIP_COLUMNS = (
+    ("dense_right_compressed_wrong", "harmed (dense right, compressed wrong)"),
+    ("dense_wrong_compressed_right", "helped"),
+    ("both_right", "both right"),
+    ("both_wrong", "both wrong"),
+)
+MSG_DIAGNOSE_OFF = "No diagnosis: fairquant_diagnose = off for this run."
+MSG_NO_DIAGNOSIS = (
+    "No diagnosis was recorded for this comparison (a report written before the plugin "
+    "recorded diagnoses)."
+)
+
+
+def _group_value(entry: Mapping[str, Any], name: str) -> str:
+    """One model's value of one group, or n/a with the diagnosis's reason as its title."""
+    value = entry.get(name)
+    if value is not None:
+        return _fmt(value)
+    undefined = (entry.get("undefined") or {}).get(name)
+    reason = undefined_reason(undefined) or "not computed"
+    return f'<span class="na" title="{_e(reason)}">n/a</span>'
+
+
+def _diagnosis_tables(d: Mapping[str, Any]) -> str:
+    dense, comp = d.get("dense_by_group") or {}, d.get("by_group") or {}
+    groups = [str(g) for g in d.get("groups") or comp]
+    body, flips = [], []
+    for g in groups:
+        before, after = dense.get(g) or {}, comp.get(g) or {}
+        cells = [
+            f"{_group_value(before, name)} → {_group_value(after, name)}"
+            for name, _ in DIAGNOSIS_COLUMNS
+        ]
+        body.append([_e(g), _e(after.get("n", "-")), *cells])
+        counted = after.get("flips") or {}
+        flips.append(
+            [_e(g), _e(after.get("n", "-")), *(_e(counted.get(k, "-")) for k, _ in FLIP_COLUMNS)]
+        )
+    head = ["group", "n", *(label for _, label in DIAGNOSIS_COLUMNS)]
+    flip_head = ["group", "n", *(label for _, label in FLIP_COLUMNS)]
+    return (
+        f'<div class="scroll">{_table(head, body, "diagnosis")}</div>'
+        f'<div class="scroll">{_table(flip_head, flips, "flips")}</div>'
+    )
+
+
+def _diagnosis_plot(r: Row, colours: Colours) -> Plot | None:
+    """Per-group bars, dense vs compressed, one panel per diagnostic (None without
+    matplotlib or values)."""
+    d = r.diagnosis or {}
+    dense, comp = d.get("dense_by_group") or {}, d.get("by_group") or {}
+    groups = [str(g) for g in d.get("groups") or comp]
+
+    def values(table: Mapping[str, Any], name: str) -> list[float]:
+        return [as_float((table.get(g) or {}).get(name)) for g in groups]
+
+    shown = [
+        (name, label)
+        for name, label in DIAGNOSIS_BARS
+        if not all(math.isnan(v) for v in values(comp, name) + values(dense, name))
+    ]
+    if not groups or not shown:
+        return None
+    try:
+        fig = _figure(2.9 * len(shown), 2.9)
+    except ModuleNotFoundError as err:
+        if err.name is None or not err.name.startswith("matplotlib"):
+            raise
+        return None
+    fig.set_layout_engine("constrained")
+    axes = fig.subplots(1, len(shown), squeeze=False)[0]
+    models = (("dense", dense, DENSE_COLOUR), (r.method_label, comp, colours[r.method_label]))
+    for ax, (name, label) in zip(axes, shown, strict=True):
+        for k, (model, table, colour) in enumerate(models):
+            xs = [j + (k - 0.5) * 0.4 for j in range(len(groups))]
+            ax.bar(xs, values(table, name), width=0.4, color=colour, label=model)
+        ax.set_xticks(range(len(groups)), groups, rotation=30 if len(groups) > 3 else 0)
+        ax.set_title(label, fontsize="medium")
+        ax.grid(axis="y", alpha=0.3)
+    fig.legend(
+        *axes[0].get_legend_handles_labels(), loc="outside upper center", ncols=2, fontsize="small"
+    )
+    title = f"Diagnosis — {r.method_label}, {r.attribute}"
+    caption = (
+        "Each group's mean loss, gradient norm of its mean loss (paper 002, Figs. 7-8), Hessian "
+        "λmax when computed (Fig. 9) and share of uncertain predictions (paper 004, Figs. 2-3), "
+        "for the dense model and the variant: a group whose bars grow most is the group the "
+        "compression moved away from what it learned."
+    )
+    if d.get("dequantized"):
+        caption += " The variant's gradients are those of its dequantized float equivalent."
+    return Plot(title, _svg(fig), caption, fig)
+
+
+def _attribution_block(a: Mapping[str, Any]) -> str:
+    """Which layers did the harm (share, gap change alone and without) and the skip search."""
+    body = [
+        [
+            f"<code>{_e(layer.get('layer'))}</code>",
+            _e(layer.get("parameters", "-")),
+            percent(layer.get("share")),
+            f"{_fmt(layer.get('delta_alone'), True)} ({_e(layer.get('verdict_alone', '-'))})",
+            f"{_fmt(layer.get('delta_without'), True)} ({_e(layer.get('verdict_without', '-'))})",
+        ]
+        for layer in a.get("layers") or []
+        if isinstance(layer, Mapping)
+    ]
+    head = ["layer", "parameters", "share of harm", "Δ gap alone", "Δ gap without it"]
+    tried = "".join(
+        f"<li>skip={_e(step.get('skip'))}: {_badge(str(step.get('verdict')))} "
+        f"Δ {_fmt(step.get('delta'), True)}</li>"
+        for step in a.get("search") or []
+        if isinstance(step, Mapping)
+    )
+    skip = a.get("skip")
+    if skip is None:
+        found = "No skip list of these layers makes the gate pass."
+    else:
+        found = (
+            f"skip={_e(list(skip))} makes the gate pass, keeping "
+            f"{percent(a.get('compressed_share'))} of the weights compressed "
+            f"({ratio(a.get('size_ratio'))} smaller)."
+        )
+    notes = "".join(f"<li>{_e(n)}</li>" for n in a.get("notes") or [])
+    return (
+        f"<h4>Attribution of {_e(a.get('method', '-'))} ({_e(a.get('evaluations', '-'))} "
+        f"evaluations)</h4>{_table(head, body, 'attribution')}"
+        + (f"<ul>{tried}</ul>" if tried else "")
+        + f"<p><b>{found}</b></p>"
+        + (f'<ul class="reasons">{notes}</ul>' if notes else "")
+    )
+
+
+def _diagnosis_panel(r: Row, colours: Colours, mode: Any) -> str:
+    parts = []
+    d = r.diagnosis
+    if d is not None:
+        plot = _diagnosis_plot(r, colours)
+        if plot is not None:
+            parts.append(
+                f'<figure class="wide"><figcaption><b>{_e(plot.title)}</b>. {_e(plot.caption)}'
+                f"</figcaption>{plot.svg}</figure>"
+            )
+        parts.append(_diagnosis_tables(d))
+        settings = d.get("settings") or {}
+        parts.append(
+            f'<p class="stats">{_e(d.get("n", "-"))} samples of {_e(d.get("attribute", "-"))} '
+            f"({_e(d.get('task', '-'))}), seed {_e(settings.get('seed', '-'))}, Hessian "
+            f"{'computed' if settings.get('hessian') else 'not computed'}</p>"
+        )
+        notes = "".join(f"<li>{_e(n)}</li>" for n in d.get("notes") or [])
+        parts.append(f'<ul class="stats">{notes}</ul>' if notes else "")
+    elif not any(n.startswith(("no diagnosis", "diagnosis")) for n in r.notes):
+        parts.append(
+            f'<p class="note">{_e(MSG_DIAGNOSE_OFF if mode == "off" else MSG_NO_DIAGNOSIS)}</p>'
+        )
+    parts += [f'<p class="note">{_e(n)}</p>' for n in r.notes]
+    if r.attribution is not None:
+        parts.append(_attribution_block(r.attribution))
+    return (
+        f'<details class="diagnostics"{" open" if r.verdict != "pass" else ""}><summary>'
+        f"{_badge(r.verdict)} <b>{_e(r.method_label)}</b> · {_e(r.attribute)} · {_e(r.gap)} "
+        f"<code>{_e(r.nodeid)}</code></summary>{''.join(parts)}</details>"
+    )
+
+
+def _diagnostics(report: SessionReport) -> str:
+    """A panel per comparison that failed or carries a diagnosis or an attribution."""
+    rows = [
+        r
+        for r in report.comparisons
+        if r.diagnosis is not None or r.attribution is not None or r.verdict == "fail"
+    ]
+    if not rows:
+        return ""
+    colours = method_colours(report.comparisons)
+    mode = report.settings.get("diagnose")
+    return '<h2 id="diagnostics">Diagnostics</h2>\n' + "\n".join(
+        _diagnosis_panel(r, colours, mode) for r in rows
+    )
+
+
 # --------------------------------------------------------------------------- plots
 
 
@@ -946,6 +1149,7 @@ def render(report: Mapping[str, Any] | SessionReport) -> str:
             _plot_section(typed),
             '<h2 id="groups">Per-group metrics</h2>',
             _group_tables(typed.comparisons),
+            _diagnostics(typed),
             _sections(typed),
             '<h2 id="metadata">Run</h2>',
             _metadata(typed),

@@ -59,9 +59,27 @@ def _text(data: Mapping[str, Any], key: str, where: str, *, optional: bool = Fal
     return value
 
 
+def _part(data: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any] | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, Mapping):
+        problem = f"{key!r} must be a dict or null, got {_describe(value)}"
+        raise ReportFormatError(MSG_BAD_ENTRY.format(where=where, problem=problem))
+    return value
+
+
+def _notes(data: Mapping[str, Any], where: str) -> tuple[str, ...]:
+    notes = data.get("notes") or []
+    if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
+        problem = f"'notes' must be a list of strings, got {notes!r:.60}"
+        raise ReportFormatError(MSG_BAD_ENTRY.format(where=where, problem=problem))
+    return tuple(notes)
+
+
 @dataclass(frozen=True)
 class ComparisonRow:
-    """One comparison a gate made (``comparison`` is ``Comparison.to_dict()``)."""
+    """One comparison a gate made (``comparison`` is ``Comparison.to_dict()``; ``diagnosis``
+    and ``attribution`` are ``Diagnosis.to_dict()`` and ``Attribution.to_dict()`` when the gate
+    computed them, ``notes`` why one asked for is absent)."""
 
     nodeid: str
     gate: str
@@ -69,6 +87,9 @@ class ComparisonRow:
     comparison: Mapping[str, Any]
     model: str | None = None
     split: str | None = None
+    diagnosis: Mapping[str, Any] | None = None
+    attribution: Mapping[str, Any] | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def test(self) -> str:
@@ -106,7 +127,7 @@ class ComparisonRow:
         return [g for g in groups if isinstance(g, Mapping)]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "nodeid": self.nodeid,
             "gate": self.gate,
             "method": self.method,
@@ -114,6 +135,11 @@ class ComparisonRow:
             "split": self.split,
             "comparison": dict(self.comparison),
         }
+        extras = {"diagnosis": self.diagnosis, "attribution": self.attribution}
+        out.update({k: dict(v) for k, v in extras.items() if v is not None})
+        if self.notes:
+            out["notes"] = list(self.notes)
+        return out
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "comparison") -> ComparisonRow:
@@ -138,6 +164,9 @@ class ComparisonRow:
             comparison=comparison,
             model=_text(data, "model", where, optional=True),
             split=_text(data, "split", where, optional=True),
+            diagnosis=_part(data, "diagnosis", where),
+            attribution=_part(data, "attribution", where),
+            notes=_notes(data, where),
         )
 
 

@@ -73,6 +73,9 @@ CASES = [
     ("calibration_size", "0.25", "0.25", 0.25),
     ("finetune", "a.b:train", "a.b:train", "a.b:train"),
     ("finetune_steps", "30", "30", 30),
+    ("diagnose", "all", "all", "all"),
+    ("diagnose_hessian", "true", "yes", True),
+    ("attribution", "1", "on", True),
 ]
 
 
