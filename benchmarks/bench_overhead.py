@@ -149,7 +149,7 @@ def main() -> None:
         )
 
     del models
-    memory(dense, split, args.batch_size, "cuda" if device.type == "cuda" else "cpu")
+    memory(args)
 
 
 def child(
