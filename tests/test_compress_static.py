@@ -6,12 +6,10 @@ examples/vision_digits (trained once, cached under the example's .fairquant_cach
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from models import vision_digits
 from torch import nn
 
 from pytest_fairquant import assert_no_bias_amplification
@@ -27,8 +25,6 @@ from pytest_fairquant.evaluate import predict
 pytest.importorskip("torchao.quantization.pt2e.quantize_pt2e")
 torch.set_num_threads(1)
 
-DIGITS = Path(__file__).parents[1] / "examples" / "vision_digits"
-
 
 @pytest.fixture(scope="module")
 def resnet18() -> nn.Module:
@@ -40,12 +36,8 @@ def resnet18() -> nn.Module:
 
 @pytest.fixture(scope="module")
 def digits() -> tuple[nn.Module, object]:
-    sys.path.insert(0, str(DIGITS))
-    try:
-        import digits_model
-    finally:
-        sys.path.remove(str(DIGITS))
-    return digits_model.load_model(), digits_model.load_split()
+    example = vision_digits()
+    return example.load_model(), example.load_split()
 
 
 def accuracy(model: nn.Module, split: object) -> float:
