@@ -124,6 +124,32 @@ def test_float_onnx_export_matches_torch(resnet18: nn.Module) -> None:
     assert _max_diff(resnet18, _export(resnet18, x, 18, "onnx-int8-static"), x) <= 1e-4
 
 
+def test_onnx_variant_of_a_model_with_several_outputs() -> None:
+    """open_clip's CLIP.forward(image) returns (features, None, logit scale): the export drops
+    the None, and the float check pairs the remaining tensors in order."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+
+    class TwoHeads(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(8, 4)
+            self.scale = nn.Parameter(torch.tensor(2.0))
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, None, torch.Tensor]:
+            return self.fc(x), None, self.scale.exp()
+
+    torch.manual_seed(0)
+    model = TwoHeads().eval()
+    variant = compress(model, "onnx-int8-dynamic", calibration=torch.randn(16, 8))
+    assert compression_info(variant).details["float_export_max_abs_diff"] <= 1e-4
+    x = torch.randn(3, 8)
+    with torch.no_grad():
+        features, scale = variant(x)
+        assert torch.allclose(features, model(x)[0], atol=0.05)
+        assert torch.allclose(scale, model(x)[2])
+
+
 @pytest.mark.parametrize("method_id", ["onnx-int8-static", "onnx-int8-dynamic"])
 def test_onnx_int8_does_not_saturate_on_cpus_without_vnni(method_id: str) -> None:
     """uint8 activations × int8 weights run on VPMADDUBSW on AVX2 CPUs without VNNI, whose

@@ -94,16 +94,32 @@ def _export(model: nn.Module, example: Any, opset: int, method_id: str) -> bytes
     return data
 
 
+def _tensors(output: Any) -> list[Any]:
+    """The tensors of a model's output in order (a tuple, dict...); the exporter drops the
+    ``None`` entries (open_clip's ``CLIP.forward(image)`` returns one for the text)."""
+    import torch
+    from torch.utils._pytree import tree_leaves
+
+    return [leaf for leaf in tree_leaves(output) if isinstance(leaf, torch.Tensor)]
+
+
 def _max_diff(model: nn.Module, onnx_bytes: bytes, example: Any) -> float:
+    """The largest absolute difference between torch's and the ONNX model's outputs on
+    ``example``, paired in order; outputs that do not pair up are an infinite difference."""
     import torch
 
     from ._host import OnnxRuntimeModel
 
     runtime = OnnxRuntimeModel(onnx_bytes)
     with torch.no_grad():
-        want = model(example)
-        got = runtime(example)
-    return float((want.float() - got.float()).abs().max())
+        want = _tensors(model(example))
+        got = _tensors(runtime(example))
+    if len(want) != len(got):
+        return float("inf")
+    pairs = list(zip(want, got, strict=True))
+    if any(w.shape != g.shape for w, g in pairs):
+        return float("inf")
+    return max(float((w.float() - g.float()).abs().max()) for w, g in pairs)
 
 
 class _Reader:
