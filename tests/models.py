@@ -3,7 +3,8 @@
 ``trained_digits_cnn()`` trains in a couple of seconds on one CPU thread, deterministically
 (fixed seed, full-batch Adam), and is cached in memory and on disk (keyed by the source of the
 training recipe) so every test and worker reuses one copy. ``digits_split()`` is its held-out
-test split as a DemographicSplit with two synthetic attributes.
+test split as a DemographicSplit with two synthetic attributes. ``vision_digits()`` is the
+bundled example's own model module (examples/vision_digits/digits_model.py).
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import functools
 import hashlib
 import inspect
 import os
+import sys
 import tempfile
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -136,3 +139,17 @@ def digits_split() -> DemographicSplit:
         class_names=[str(c) for c in range(10)],
         name="digits",
     )
+
+
+VISION_DIGITS = Path(__file__).parents[1] / "examples" / "vision_digits"
+
+
+def vision_digits() -> ModuleType:
+    """The digits example's ``digits_model`` (``load_model``, ``load_split``,
+    ``training_split``, ``finetune``), imported without leaving the example on sys.path."""
+    sys.path.insert(0, str(VISION_DIGITS))
+    try:
+        import digits_model
+    finally:
+        sys.path.remove(str(VISION_DIGITS))
+    return digits_model

@@ -67,6 +67,38 @@ def _data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 GRID = 2.0**-16
 
 
+BATCH = 64
+#: Recovery fine-tuning (``fairquant_finetune = digits_model:finetune``): Adam at a third of
+#: the training rate, so a few hundred steps repair a compressed model without retraining it.
+FINETUNE_LR = 1e-3
+
+
+def _fit(
+    model: torch.nn.Module, inputs: torch.Tensor, labels: torch.Tensor, steps: int, lr: float
+) -> list[float]:
+    """``steps`` Adam steps on batches of 64 in seeded epochs (reshuffled each pass) on one
+    thread; the loss of every step."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    order = torch.Generator().manual_seed(SEED)
+    losses: list[float] = []
+    model.train()
+    try:
+        while len(losses) < steps:
+            perm = torch.randperm(len(labels), generator=order)
+            for batch in perm.split(BATCH)[: steps - len(losses)]:
+                optimizer.zero_grad()
+                loss = torch.nn.functional.cross_entropy(model(inputs[batch]), labels[batch])
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.item())
+    finally:
+        torch.set_num_threads(threads)
+    model.eval()
+    return losses
+
+
 def _train() -> DigitsCNN:
     """Train in float64 on one thread, then round the weights to a coarse grid.
 
@@ -77,29 +109,29 @@ def _train() -> DigitsCNN:
     a weight within rounding of a grid midpoint could still differ by one step).
     """
     x, y, _ = _data()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        torch.manual_seed(SEED)
-        model = DigitsCNN().double()
-        optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-        inputs = torch.from_numpy(x[:N_TRAIN]).double()
-        labels = torch.from_numpy(y[:N_TRAIN])
-        order = torch.Generator().manual_seed(SEED)
-        for _ in range(EPOCHS):
-            perm = torch.randperm(N_TRAIN, generator=order)
-            for start in range(0, N_TRAIN, 64):
-                batch = perm[start : start + 64]
-                optimizer.zero_grad()
-                loss = torch.nn.functional.cross_entropy(model(inputs[batch]), labels[batch])
-                loss.backward()
-                optimizer.step()
-    finally:
-        torch.set_num_threads(threads)
+    torch.manual_seed(SEED)
+    model = DigitsCNN().double()
+    inputs = torch.from_numpy(x[:N_TRAIN]).double()
+    steps = EPOCHS * -(-N_TRAIN // BATCH)
+    _fit(model, inputs, torch.from_numpy(y[:N_TRAIN]), steps, lr=3e-3)
     with torch.no_grad():
         for param in model.parameters():
             param.copy_(torch.round(param / GRID) * GRID)
     return model.float().eval()
+
+
+def finetune(model: torch.nn.Module, data: DemographicSplit, steps: int) -> dict[str, float]:
+    """Recovery fine-tuning of a compressed variant: the training loop (:func:`_fit`) for
+    ``steps`` steps at :data:`FINETUNE_LR` on ``data`` (:func:`training_split`, or the part
+    ``fairquant_calibration_size`` sets aside under the plugin), in the variant's own dtype.
+    Returns the mean loss of the first and last 10 steps, which fairquant records."""
+    inputs = data.input_batch(np.arange(len(data)))
+    labels = torch.tensor(np.asarray(data.labels), dtype=torch.int64)
+    losses = _fit(model, inputs, labels, steps, lr=FINETUNE_LR)
+    return {
+        "loss_before": float(np.mean(losses[:10])),
+        "loss_after": float(np.mean(losses[-10:])),
+    }
 
 
 def _cache_key() -> str:
@@ -122,14 +154,24 @@ def load_model() -> DigitsCNN:
     return model
 
 
-def load_split() -> DemographicSplit:
-    """The held-out digits, with ``marker`` = inverted (the planted minority) or plain."""
+def _split(rows: slice, name: str) -> DemographicSplit:
     x, y, inverted = _data()
     return DemographicSplit(
-        y[N_TRAIN:],
-        {"marker": np.where(inverted[N_TRAIN:], "inverted", "plain")},
-        inputs=torch.from_numpy(x[N_TRAIN:]),
+        y[rows],
+        {"marker": np.where(inverted[rows], "inverted", "plain")},
+        inputs=torch.from_numpy(x[rows]),
         class_names=[str(d) for d in range(10)],
-        name="digits-eval",
+        name=name,
         metadata={"planted": "synthetic: image inversion on 10% of training, 50% of evaluation"},
     )
+
+
+def load_split() -> DemographicSplit:
+    """The held-out digits, with ``marker`` = inverted (the planted minority) or plain."""
+    return _split(slice(N_TRAIN, None), "digits-eval")
+
+
+def training_split() -> DemographicSplit:
+    """The 1,100 digits the model trained on (10% inverted): data for :func:`finetune` and
+    calibration that never touches an evaluated sample."""
+    return _split(slice(None, N_TRAIN), "digits-train")
