@@ -23,9 +23,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "vision_digits"))
 
-import numpy as np
 import torch
-from digits_model import N_TRAIN, _data, load_model, load_split
+from digits_model import N_TRAIN, load_model, load_split, training_split
 
 from pytest_fairquant import DemographicSplit, attribute_harm, compress, diagnose, mitigate
 from pytest_fairquant.attribution import format_attribution
@@ -96,17 +95,6 @@ def main() -> None:
         **GATE,
     )
     print(format_mitigations(report))
-
-
-def training_split() -> DemographicSplit:
-    """The 1100 samples the example's model was trained on, with the same marker attribute."""
-    x, y, inverted = _data()
-    return DemographicSplit(
-        y[:N_TRAIN],
-        {"marker": np.where(inverted[:N_TRAIN], "inverted", "plain")},
-        inputs=torch.from_numpy(x[:N_TRAIN]),
-        name="digits-train",
-    )
 
 
 def _attribute(model: torch.nn.Module, split: DemographicSplit, what: str) -> Any:
