@@ -751,7 +751,8 @@ class FairnessRun:
 
     @property
     def live_methods(self) -> list[str]:
-        """The methods whose variants are alive (built and not yet released)."""
+        """The methods whose variants are held (handed out, built or not yet, and not yet
+        released)."""
         return sorted({method for _, method, _ in self._variants})
 
     def release(self, method: str) -> None:
