@@ -486,11 +486,15 @@ def predict(
         raise EvaluationError(MSG_EMPTY_SPLIT.format(name=split.name))
     task = _resolve_task(task, split)
     distributed.setup(device)  # before the device resolves: "cuda" is this rank's GPU
-    where = _model_device(model)
-    if where is not None and where.type == "meta":
-        raise EvaluationError(MSG_META)
-    info = getattr(model, "fairquant_info", None)
-    name = method or getattr(info, "method_id", None) or "dense"
+    # A variant that is not built yet (compression.lazy) names itself: nothing here asks it for
+    # anything else, so a cache hit does not build it; a miss builds it in compute().
+    plan = getattr(model, "fairquant_plan", None)
+    if plan is None:
+        where = _model_device(model)
+        if where is not None and where.type == "meta":
+            raise EvaluationError(MSG_META)
+    known = plan or getattr(model, "fairquant_info", None)
+    name = method or getattr(known, "method_id", None) or "dense"
     target = resolve_device(device)
     fingerprint = model_fingerprint(model)
     key = CacheKey(
@@ -516,7 +520,7 @@ def predict(
             progress,
             noise_check,
             seed,
-            info,
+            getattr(model, "fairquant_info", None),
         )
 
     if cache is None:

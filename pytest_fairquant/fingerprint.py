@@ -3,10 +3,11 @@
 A dense model is identified by the bytes of every parameter and buffer and by the code of every
 module class in it (:func:`code_identity`: the class source, for each class of its MRO below
 ``nn.Module``). A variant made by :func:`pytest_fairquant.compression.compress` is identified by
-the dense model's fingerprint plus the method id, its parameters and the backend versions
-(recorded in its ``fairquant_info``), so a cached variant's predictions are found without
-hashing quantized tensors, and change when the dense weights or code, the method or the library
-changes. ``docs/internals.md`` ("What the cache key hashes") lists every part.
+its plan (``compression.VariantPlan``: the dense model's fingerprint, the method id, its
+parameters, the backend versions, the method's code, the calibration data, the fine-tuning, the
+device), known before compressing, so a cached variant's predictions are found without building
+the variant or hashing quantized tensors, and change when any input of the compression changes.
+``docs/internals.md`` ("What the cache key hashes") lists every part.
 """
 
 from __future__ import annotations
@@ -199,18 +200,26 @@ def item_bytes(item: Any) -> bytes:
         return _stable_repr(item).encode()
 
 
+def variant_fingerprint(parts: tuple[Any, ...]) -> str:
+    """The 32-hex-digit identity of a variant from its ``fingerprint_parts()`` (or, before it
+    is built, from its ``VariantPlan.parts()``: the same parts)."""
+    h = hashlib.sha256(b"fairquant-variant-v1")
+    h.update(repr(parts).encode())
+    return h.hexdigest()[:32]
+
+
 def model_fingerprint(model: Any) -> str:
-    """A 32-hex-digit identity of ``model``: variant info when present, else code + weights."""
-    info = getattr(model, "fairquant_info", None)
+    """A 32-hex-digit identity of ``model``: its own ``fairquant_fingerprint``, else variant
+    info when present, else code + weights."""
+    # The explicit name first: a variant that is not built yet (compression.lazy) names itself,
+    # and asking it for anything else would build it.
     explicit = getattr(model, "fairquant_fingerprint", None)
-    h = hashlib.sha256()
     if isinstance(explicit, str):
         return explicit
+    info = getattr(model, "fairquant_info", None)
     if info is not None and hasattr(info, "fingerprint_parts"):
-        h.update(b"fairquant-variant-v1")
-        h.update(repr(info.fingerprint_parts()).encode())
-        return h.hexdigest()[:32]
-    h.update(b"fairquant-model-v2")
+        return variant_fingerprint(info.fingerprint_parts())
+    h = hashlib.sha256(b"fairquant-model-v2")
     if hasattr(model, "modules"):
         import torch
 

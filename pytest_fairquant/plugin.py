@@ -177,6 +177,9 @@ class TerminalProgress:
     def __init__(self, config: pytest.Config, reporter: Any) -> None:
         self.reporter = reporter
         self.capture = config.pluginmanager.get_plugin("capturemanager")
+        #: Whether a started line waits for its end (a step began inside another: the variant
+        #: built while it is evaluated).
+        self._open = False
 
     def _uncaptured(self) -> contextlib.AbstractContextManager[None]:
         if self.capture is None:
@@ -188,12 +191,16 @@ class TerminalProgress:
 
     def start(self, text: str) -> None:
         with self._uncaptured():
+            if self._open:
+                self.reporter.write("\n")
             self.reporter.ensure_newline()
             self.reporter.write(f"fairquant: {text} ...", flush=True)
+            self._open = True
 
     def done(self, text: str) -> None:
         with self._uncaptured():
             self.reporter.write(f" {text}\n", flush=True)
+            self._open = False
 
 
 class WorkerProgress:
@@ -206,7 +213,8 @@ class WorkerProgress:
         self._open: list[str] = []
 
     def start(self, text: str) -> None:
-        self._open.append(text)
+        if not (self._open and self._open[-1] == text):  # a step written again after another
+            self._open.append(text)
 
     def done(self, text: str) -> None:
         self.lines.append(f"{self._open.pop() if self._open else 'step'} ... {text}")
@@ -484,7 +492,10 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
         on_record=headline,
     )
     with gate_context(context):
-        return (yield)
+        try:
+            return (yield)
+        except MethodUnavailable as err:  # a variant whose backend found out while building it
+            pytest.skip(f"{err.method_id}: {err.reason}")
 
 
 def _headline(comparison: Comparison | Any) -> dict[str, Any]:

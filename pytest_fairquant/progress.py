@@ -35,6 +35,9 @@ class Step:
 
     started: float = field(default_factory=time.perf_counter)
     result: str = ""
+    #: Whether another step began and ended inside this one (its line is then written again
+    #: before its end, see :func:`step`).
+    interrupted: bool = False
 
     @property
     def elapsed(self) -> float:
@@ -42,19 +45,30 @@ class Step:
 
 
 @contextlib.contextmanager
-def step(progress: Progress | None, text: str) -> Iterator[Step]:
+def step(
+    progress: Progress | None, text: str, *, open_steps: list[Step] | None = None
+) -> Iterator[Step]:
     """Report ``text`` as started, then its elapsed time and the step's own ``result`` (or that
-    it failed) when it ends; silently when ``progress`` is None."""
+    it failed) when it ends; silently when ``progress`` is None. ``open_steps`` holds the steps
+    under way in the same sink: a step that another began and ended inside (a variant built on
+    a cache miss while it is evaluated) writes its line again before its end."""
     current = Step()
     if progress is None:
         yield current
         return
+    opened = open_steps if open_steps is not None else []
+    if opened:
+        opened[-1].interrupted = True
+    opened.append(current)
     progress.start(text)
     outcome = "failed"
     try:
         yield current
         outcome = "done"
     finally:
+        opened.pop()
+        if current.interrupted:
+            progress.start(text)
         tail = f", {current.result}" if current.result and outcome == "done" else ""
         progress.done(f"{outcome} in {current.elapsed:.1f} s{tail}")
 

@@ -10,12 +10,18 @@ A :class:`FairnessRun` owns, for one process and one resolved :class:`~.settings
   dense model and every variant are evaluated on the other samples only; the stratified
   subsample; then, per attribute, the groups below ``min_group_size`` dropped for that
   attribute's gates only;
-- variants (:meth:`~FairnessRun.variant`): built on first use with
-  :func:`~.compression.compress` (a calibrating method on the calibration part), keyed by the
-  dense model's fingerprint, the method and the calibration part, so two models in one session
-  never share a variant; a method that cannot run here is remembered with its reason
-  (:class:`~.errors.MethodUnavailable`), a broken third-party method included; a candidate
-  (``fairquant_candidates``) is the model its factory returns, checked and carrying its
+- variants (:meth:`~FairnessRun.variant`): keyed by the dense model's fingerprint, the method
+  and the calibration part, so two models in one session never share a variant; each is a
+  :class:`~.compression.lazy.LazyVariant`, a torch module named by its
+  :func:`~.compression.plan_variant` fingerprint before it is built, and built with
+  :func:`~.compression.compress` (a calibrating method on the calibration part) only when it
+  is used beyond its cached predictions: on a prediction-cache miss, inside the entry's lock
+  (a second xdist worker waiting there gets the predictions, not a second compression), or
+  when a test touches the model itself. A warm rerun compresses nothing, and its report takes
+  each variant's compression metadata from the cached predictions. A method that cannot run
+  here is remembered with its reason (:class:`~.errors.MethodUnavailable`), a broken
+  third-party method included; a candidate (``fairquant_candidates``) is the model its factory
+  returns (built at once: it is the user's), checked and carrying its
   :class:`~.candidates.CandidateInfo`, and is a variant everywhere else;
 - predictions (:meth:`~FairnessRun.predict`): a memo keyed by (model fingerprint, split
   fingerprint, task) over the prediction cache, whose directory is checked once
@@ -40,6 +46,7 @@ never import it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import json
 import tempfile
@@ -63,6 +70,7 @@ from .progress import Progress, Step, step
 from .settings import OPTIONS_BY_NAME, Settings
 
 if TYPE_CHECKING:
+    from .compression import FineTune, VariantPlan
     from .data.split import DemographicSplit
     from .predictions import Predictions
     from .stats import Comparison
@@ -273,6 +281,11 @@ class FairnessRun:
     notes: list[str] = field(default_factory=list)
     #: Variants by (what they were made from, method or candidate name, calibration).
     _variants: dict[tuple[str, str, str], Any] = field(default_factory=dict)
+    #: The error each variant's build raised, by the variant's fingerprint (a sweep row names
+    #: its stage from it).
+    _build_errors: dict[str, BaseException] = field(default_factory=dict)
+    #: The dense models' names (:meth:`model_name`), by fingerprint, for their variants.
+    _dense_names: dict[str, str] = field(default_factory=dict)
     _unavailable: dict[str, str] = field(default_factory=dict)
     #: The unavailable methods whose backend raised (not merely "cannot run here").
     _broken: set[str] = field(default_factory=set)
@@ -291,6 +304,7 @@ class FairnessRun:
     _cache_problem: str | None = None
     #: Where the long steps report (None: silently).
     progress: Progress | None = None
+    _steps: list[Step] = field(default_factory=list)
     _cache_opened: bool = False
 
     # ------------------------------------------------------------------ configuration checks
@@ -531,11 +545,12 @@ class FairnessRun:
 
     def model_name(self, model: Any) -> str:
         """The dense model in the report: its class and fingerprint (of the dense model a
-        variant was made from)."""
-        info = getattr(model, "fairquant_info", None)
+        variant was made from; a variant not built yet is asked for nothing else)."""
+        info = getattr(model, "fairquant_plan", None) or getattr(model, "fairquant_info", None)
         base = getattr(info, "base_fingerprint", None)
-        fingerprint = base if isinstance(base, str) else self.fingerprint(model)
-        return f"{type(model).__name__}@{fingerprint[:8]}"
+        if not isinstance(base, str):
+            return f"{type(model).__name__}@{self.fingerprint(model)[:8]}"
+        return self._dense_names.get(base, f"{type(model).__name__}@{base[:8]}")
 
     def device(self) -> str:
         """The configured device; with ``auto`` under xdist, one GPU per worker (round robin)."""
@@ -557,7 +572,7 @@ class FairnessRun:
             None if task is None else task.fingerprint(),
         )
         if key not in self._predictions:
-            info = getattr(model, "fairquant_info", None)
+            info = getattr(model, "fairquant_plan", None) or getattr(model, "fairquant_info", None)
             method = getattr(info, "method_id", None) or "dense"
             what = f"evaluating {method} ({self.model_name(model)}) on {split.name}"
             with self._step(f"{what}, {len(split)} samples") as step:
@@ -570,13 +585,18 @@ class FairnessRun:
                     cache=self.cache,
                 )
                 step.result = _throughput(found, step.elapsed)
+            compression = found.metadata.get("compression")
+            if method != DENSE and isinstance(compression, Mapping):
+                # A variant served from the cache was never built: its metadata is the report's.
+                self.methods.setdefault(method, _report_info(compression))
             self._predictions[key] = found
         return self._predictions[key]
 
     def _step(self, text: str) -> contextlib.AbstractContextManager[Step]:
         """Report ``text`` as started on :attr:`progress`, then its elapsed time and the step's
-        own result (or that it failed) when it ends (:func:`.progress.step`)."""
-        return step(self.progress, text)
+        own result (or that it failed) when it ends (:func:`.progress.step`, nested steps
+        included: a variant built while it is evaluated)."""
+        return step(self.progress, text, open_steps=self._steps)
 
     def find_candidate(self, name: str, settings: Settings | None = None) -> Candidate | None:
         """The candidate called ``name`` in ``settings`` (default: the run's), if any."""
@@ -591,8 +611,9 @@ class FairnessRun:
         split: DemographicSplit | None = None,
         settings: Settings | None = None,
     ) -> Any:
-        """The variant of ``dense`` by ``method``, or the candidate of that name in
-        ``settings`` (default: the run's), built on first use and kept until :meth:`release`.
+        """The variant of ``dense`` by ``method`` (a :class:`~.compression.lazy.LazyVariant`,
+        built when first used beyond its cached predictions), or the candidate of that name in
+        ``settings`` (default: the run's), kept until :meth:`release`.
         A calibrating method observes the part :meth:`prepare` set aside from ``split`` (the
         prepared split the variant is evaluated on); with ``fairquant_finetune`` every variant
         is fine-tuned on that part. Raises MethodUnavailable (remembered)
@@ -608,8 +629,8 @@ class FairnessRun:
             part = self.calibration_part(split)
         key = (self.fingerprint(dense), method, "" if part is None else part.fingerprint)
         if key not in self._variants:
-            from .compression import FineTune, compress
-            from .compression.core import info_dict
+            from .compression import FineTune, plan_variant
+            from .compression.lazy import LazyVariant
 
             self._check_available(method)
             finetune = None
@@ -617,14 +638,22 @@ class FairnessRun:
                 steps = self.settings.finetune_steps
                 finetune = FineTune(self.factory("finetune"), part, steps)
             calibration = part if self.needs_calibration(method) else None
+            # The checks compress makes before it copies the model are made now, so a variant
+            # that cannot be built is its tests' error (or skip) at setup, as when it was built.
             try:
-                with self._step(f"compressing {self.model_name(dense)} with {method}"):
-                    built = compress(dense, method, calibration=calibration, finetune=finetune)
+                plan = plan_variant(
+                    dense,
+                    method,
+                    calibration=calibration,
+                    finetune=finetune,
+                    base_fingerprint=key[0],
+                )
             except MethodUnavailable as err:
                 self._unavailable[method] = err.reason
                 raise
-            self._variants[key] = built
-            self.methods[method] = info_dict(built)
+            self._dense_names.setdefault(key[0], self.model_name(dense))
+            build = functools.partial(self._build, dense, plan, calibration, finetune)
+            self._variants[key] = LazyVariant(plan, build)
         return self._variants[key]
 
     def _candidate(self, dense: Any, candidate: Candidate, settings: Settings) -> Any:
@@ -661,6 +690,27 @@ class FairnessRun:
             self.methods[candidate.name] = info_dict(model)
         return self._variants[key]
 
+    def _build(
+        self, dense: Any, plan: VariantPlan, calibration: Any, finetune: FineTune | None
+    ) -> Any:
+        """Compress the variant ``plan`` names (what its LazyVariant calls on first use)."""
+        from .compression import compress
+        from .compression.core import info_dict
+
+        method = plan.method_id
+        try:
+            with self._step(f"compressing {self.model_name(dense)} with {method}"):
+                built = compress(dense, method, calibration=calibration, finetune=finetune)
+        except MethodUnavailable as err:  # a backend that finds out only when compressing
+            self._unavailable[method] = err.reason
+            self._build_errors[plan.fingerprint] = err
+            raise
+        except Exception as err:
+            self._build_errors[plan.fingerprint] = err
+            raise
+        self.methods[method] = info_dict(built)
+        return built
+
     def _check_available(self, method: str) -> None:
         """A third party's ``available()`` that raises is the method's reason to skip."""
         from .compression.registry import build_method
@@ -676,7 +726,8 @@ class FairnessRun:
 
     @property
     def live_methods(self) -> list[str]:
-        """The methods whose variants are alive (built and not yet released)."""
+        """The methods whose variants are held (handed out, built or not yet, and not yet
+        released)."""
         return sorted({method for _, method, _ in self._variants})
 
     def release(self, method: str) -> None:
@@ -752,19 +803,28 @@ class FairnessRun:
             try:
                 model = self.variant(dense, method, split=split)
             except MethodUnavailable as err:
-                if method in self._broken:  # a run that names the method must show it is broken
-                    return Evaluation.failed(method, "loading the method", err)
-                return Evaluation(method, unavailable=err.reason)
+                return self._unavailable_row(method, err)
             except Exception as err:  # a backend's own error: this method's row, not the run's end
                 candidate = self.find_candidate(method) is not None
                 stage: Stage = "loading the candidate" if candidate else "compression"
                 return Evaluation.failed(method, stage, err)
-        info = self.methods.get(method, {})
         try:
-            predictions = self.predict(model, split)
-        except (FairquantError, RuntimeError) as err:  # NaN outputs, a kernel that fails
-            return Evaluation.failed(method, "evaluation", err, info)
-        return Evaluation(method, predictions, info=info)
+            predictions = self.predict(model, split)  # builds a variant on a cache miss
+        except Exception as err:
+            built = self._build_errors.get(self.fingerprint(model))
+            if err is built and isinstance(err, MethodUnavailable):
+                return self._unavailable_row(method, err)
+            if err is built:
+                return Evaluation.failed(method, "compression", err)
+            if isinstance(err, (FairquantError, RuntimeError)):  # NaN outputs, a failing kernel
+                return Evaluation.failed(method, "evaluation", err, self.methods.get(method))
+            raise
+        return Evaluation(method, predictions, info=self.methods.get(method, {}))
+
+    def _unavailable_row(self, method: str, err: MethodUnavailable) -> Evaluation:
+        if method in self._broken:  # a run that names the method must show it is broken
+            return Evaluation.failed(method, "loading the method", err)
+        return Evaluation(method, unavailable=err.reason)
 
     def judge(
         self,
@@ -914,6 +974,14 @@ def _call_factory(target: Any, shown: str, source: str) -> Any:
 def _describe(err: BaseException) -> str:
     text = str(err).strip()
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def _report_info(info: Mapping[str, Any]) -> dict[str, Any]:
+    """A variant's compression metadata as its cached predictions carry it (JSON), for the
+    report: without its wall time, as :func:`~.compression.core.info_dict` gives it."""
+    data: dict[str, Any] = json.loads(json.dumps(dict(info), default=str))
+    data.pop("wall_time_s", None)
+    return data
 
 
 def _throughput(found: Predictions, elapsed: float) -> str:

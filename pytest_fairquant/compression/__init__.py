@@ -27,8 +27,10 @@ from .core import (
     MSG_UNKNOWN_SKIP,
     CompressionInfo,
     SkippedLayer,
+    VariantPlan,
     compress,
     compression_info,
+    plan_variant,
     storage_bytes,
 )
 from .finetune import FineTune
@@ -85,6 +87,7 @@ __all__ = [
     "MethodStatus",
     "ParsedMethod",
     "SkippedLayer",
+    "VariantPlan",
     "calibration_split",
     "compress",
     "compression_info",
@@ -92,6 +95,7 @@ __all__ = [
     "load_quantized_pretrained",
     "needs_calibration",
     "parse_method_id",
+    "plan_variant",
     "register_method",
     "storage_bytes",
 ]

@@ -27,7 +27,7 @@ import copy
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CompressionError, InputError, MethodUnavailable, UnchangedVariant
@@ -91,6 +91,42 @@ class SkippedLayer:
 
 
 @dataclass(frozen=True)
+class VariantPlan:
+    """Every input a :func:`compress` result depends on, known before compressing
+    (:func:`plan_variant`): its :attr:`fingerprint` is the variant's identity in the prediction
+    cache, so a variant whose predictions are cached is never built (issue 14).
+
+    ``params`` are the parsed parameters (the id's and the keyword overrides), ``versions`` the
+    backend versions the method reports, ``method_code`` the method object's code and state;
+    ``calibration`` identifies the calibration data (a split by its fingerprint, a tensor by its
+    bytes; None when the method does not calibrate), ``finetune`` the recovery training (the
+    function's code and closure, the data it trains on, the steps); ``device`` is where the dense
+    model lives (a copy is compressed there) and ``environment`` this package's version and
+    torch's quantized engine (fbgemm/x86 or qnnpack kernels quantize differently).
+    """
+
+    base_fingerprint: str
+    method_id: str
+    params: tuple[tuple[str, str], ...]
+    versions: tuple[tuple[str, str], ...]
+    method_code: str
+    calibration: str | None
+    finetune: tuple[str, str, int] | None
+    device: str
+    environment: tuple[tuple[str, str], ...]
+
+    def parts(self) -> tuple[Any, ...]:
+        """What :attr:`fingerprint` hashes, in field order (the dense model's first)."""
+        return tuple(getattr(self, f.name) for f in fields(self))
+
+    @property
+    def fingerprint(self) -> str:
+        from ..fingerprint import variant_fingerprint
+
+        return variant_fingerprint(self.parts())
+
+
+@dataclass(frozen=True)
 class CompressionInfo:
     """What a compressed variant is and what compressing it did (``variant.fairquant_info``)."""
 
@@ -116,8 +152,12 @@ class CompressionInfo:
     #: The warning a share under LOW_SHARE gave (None when the share is at least that).
     share_warning: str | None = None
     #: What the method measured or chose on this model: observers, calibration size and
-    #: fingerprint, ONNX opset, runtime version, execution provider... (part of the cache key).
+    #: fingerprint, ONNX opset, runtime version, execution provider... (part of the cache key
+    #: only for a variant without a ``plan``).
     details: Mapping[str, Any] = field(default_factory=dict)
+    #: The inputs :func:`compress` made the variant from; its fingerprint is the variant's
+    #: identity (None for a variant made otherwise, e.g. quantized while loading).
+    plan: VariantPlan | None = field(default=None, repr=False)
 
     @property
     def size_ratio(self) -> float:
@@ -125,7 +165,11 @@ class CompressionInfo:
         return self.bytes_before / self.bytes_after if self.bytes_after else float("inf")
 
     def fingerprint_parts(self) -> tuple[Any, ...]:
-        """What identifies the variant for the prediction cache (see ``fingerprint.py``)."""
+        """What identifies the variant for the prediction cache (see ``fingerprint.py``): its
+        plan's parts, so the variant has the fingerprint it was planned under, else what it
+        recorded."""
+        if self.plan is not None:
+            return self.plan.parts()
         parts: tuple[Any, ...] = (
             self.base_fingerprint,
             self.method_id,
@@ -145,7 +189,7 @@ class CompressionInfo:
         data["skipped"] = [asdict(s) for s in self.skipped]
         data["details"] = _plain(self.details)
         data["size_ratio"] = self.size_ratio
-        del data["method_code"]
+        del data["method_code"], data["plan"]
         return data
 
 
@@ -382,6 +426,85 @@ def check_skip(
         raise unchanged_error(model, method_id, why)
 
 
+def plan_variant(
+    model: nn.Module,
+    method_id: str,
+    *,
+    calibration: Any = None,
+    finetune: FineTune | None = None,
+    base_fingerprint: str | None = None,
+    **params: Any,
+) -> VariantPlan:
+    """The :class:`VariantPlan` of ``compress(model, method_id, calibration=..., finetune=...,
+    **params)``, without compressing: its ``fingerprint`` is the one that variant will have.
+
+    It makes the checks :func:`compress` makes before it copies the model (an unknown id or bad
+    parameters, calibration data for a method that does not calibrate, a method that cannot run
+    here, a model with nothing to compress, a ``skip`` name that matches no layer, ``gmp-S``
+    without fine-tuning) and raises the same errors. ``base_fingerprint`` is ``model``'s
+    fingerprint where the caller already has it.
+    """
+    return _plan(model, method_id, calibration, finetune, params, base_fingerprint)[0]
+
+
+def _plan(
+    model: nn.Module,
+    method_id: str,
+    calibration: Any,
+    finetune: FineTune | None,
+    params: Mapping[str, Any],
+    base_fingerprint: str | None = None,
+) -> tuple[VariantPlan, CompressionMethod]:
+    import torch
+    from torch import nn
+
+    from .. import __version__
+    from ..fingerprint import model_fingerprint, value_identity
+    from ._ops import skipped_by_name
+
+    if not isinstance(model, nn.Module):
+        raise InputError(MSG_NOT_A_MODULE.format(type=type(model).__name__))
+    method = build_method(method_id, params)
+    calibrates = bool(getattr(method, "calibrates", False))
+    if calibration is not None and not calibrates:
+        from .calibration import calibrating_methods
+
+        raise InputError(
+            MSG_CALIBRATION_UNUSED.format(
+                method_id=method_id, calibrating=", ".join(calibrating_methods())
+            )
+        )
+    ok, reason = method.available()
+    if not ok:
+        raise MethodUnavailable(method_id, reason or "unavailable")
+    _check_targets(model, method_id, method)
+    skip, names = _skip_list(method), _target_names(model, method)
+    check_skip(model, method_id, skip, names, lambda name, s: skipped_by_name(name, (s,)))
+    if getattr(method, "gradual", False) and finetune is None:
+        from .methods import MSG_NEEDS_FINETUNE
+
+        raise CompressionError(MSG_NEEDS_FINETUNE.format(method_id=method_id))
+    versions = getattr(method, "versions", None)
+    reported = versions() if callable(versions) else _default_versions()
+    plan = VariantPlan(
+        base_fingerprint=base_fingerprint or model_fingerprint(model),
+        method_id=method_id,
+        params=tuple(sorted((k, repr(v)) for k, v in method.params.items())),
+        versions=tuple(sorted((str(k), str(v)) for k, v in reported.items())),
+        method_code=_method_code(method),
+        calibration=value_identity(calibration) if calibrates and calibration is not None else None,
+        finetune=None
+        if finetune is None
+        else (value_identity(finetune.fn), value_identity(finetune.data), finetune.steps),
+        device=_device(model),
+        environment=(
+            ("pytest-fairquant", __version__),
+            ("quantized_engine", str(torch.backends.quantized.engine)),
+        ),
+    )
+    return plan, method
+
+
 def compress(
     model: nn.Module,
     method_id: str,
@@ -407,48 +530,20 @@ def compress(
     compresses is an ``InputError``, and a variant equal to ``model`` raises
     :class:`~pytest_fairquant.errors.UnchangedVariant`. A variant whose
     ``compressed_share`` is under :data:`LOW_SHARE` logs ``info.share_warning`` as a warning.
+    The variant's ``fairquant_info.plan`` is :func:`plan_variant`'s, so its fingerprint (its
+    prediction-cache identity) is known before compressing.
     """
-    from torch import nn
-
-    from ..fingerprint import model_fingerprint
-
-    if not isinstance(model, nn.Module):
-        raise InputError(MSG_NOT_A_MODULE.format(type=type(model).__name__))
-    method = build_method(method_id, params)
-    calibrates = bool(getattr(method, "calibrates", False))
-    if calibration is not None and not calibrates:
-        from .calibration import calibrating_methods
-
-        raise InputError(
-            MSG_CALIBRATION_UNUSED.format(
-                method_id=method_id, calibrating=", ".join(calibrating_methods())
-            )
-        )
-    ok, reason = method.available()
-    if not ok:
-        raise MethodUnavailable(method_id, reason or "unavailable")
-    _check_targets(model, method_id, method)
-    from ._ops import skipped_by_name
-
-    skip, names = _skip_list(method), _target_names(model, method)
-    check_skip(model, method_id, skip, names, lambda name, s: skipped_by_name(name, (s,)))
-
+    plan, method = _plan(model, method_id, calibration, finetune, params)
     data = None
-    if calibrates:
+    if getattr(method, "calibrates", False):
         from .calibration import calibration_data
 
         size = dict(method.params).get("calibration_size")
         data = calibration_data(calibration, method_id, size=size)
-    base_fingerprint = model_fingerprint(model)
     bytes_before = storage_bytes(model)
     work = copy.deepcopy(model)
     start = time.perf_counter()
-    gradual = bool(getattr(method, "gradual", False))
-    if gradual and finetune is None:
-        from .methods import MSG_NEEDS_FINETUNE
-
-        raise CompressionError(MSG_NEEDS_FINETUNE.format(method_id=method_id))
-    if gradual:  # pruned while it trains, from dense
+    if getattr(method, "gradual", False):  # pruned while it trains, from dense
         variant = work
     elif data is None:
         variant = method.apply(work)
@@ -467,7 +562,6 @@ def compress(
         converted, skipped = _diff(model, variant, method)
     _mark_original_dtype(model, variant)
     sparsity, by_module = _sparsity(_unwrap(variant))
-    versions = getattr(method, "versions", None)
     details = {
         **({"calibration": data.describe()} if data is not None else {}),
         **dict(getattr(variant, "fairquant_details", None) or {}),
@@ -476,7 +570,9 @@ def compress(
     }
     share = float(measured.get("share", compressed_share(model, converted)))
     family = str(getattr(method, "family", "custom"))
-    share_warning = low_share_message(model, method_id, family, converted, share, skip)
+    share_warning = low_share_message(
+        model, method_id, family, converted, share, _skip_list(method)
+    )
     info = CompressionInfo(
         method_id=method_id,
         family=family,
@@ -488,14 +584,15 @@ def compress(
         sparsity_by_module=by_module,
         converted=converted,
         skipped=skipped,
-        versions=versions() if callable(versions) else _default_versions(),
+        versions=dict(plan.versions),
         device=_device(variant),
         wall_time_s=wall,
-        base_fingerprint=base_fingerprint,
-        method_code=_method_code(method),
+        base_fingerprint=plan.base_fingerprint,
+        method_code=plan.method_code,
         compressed_share=share,
         share_warning=share_warning,
         details=details,
+        plan=plan,
     )
     variant.fairquant_info = info  # type: ignore[assignment]
     if share_warning is not None:

@@ -72,11 +72,12 @@ import cal_factories
 
 
 def test_calibrated_samples_are_not_evaluated(quantized_model, demographic_split):
+    # Asking the variant for its info builds it (the fixture's variant is built on first use).
+    assert quantized_model.fairquant_info.details["calibration"]["size"] == 200
     evaluated = {int(i) for i in demographic_split.input_batch(np.arange(len(demographic_split)))[:, 2]}
     calibrated = set(cal_factories.CALIBRATED)
     assert len(calibrated) == 200 and len(evaluated) == 400
     assert calibrated.isdisjoint(evaluated)
-    assert quantized_model.fairquant_info.details["calibration"]["size"] == 200
 
 
 def test_every_variant_is_evaluated_on_the_same_part(pruned_model, demographic_split):
