@@ -28,6 +28,12 @@ import pytest_fairquant.metrics  # noqa: F401
 for _name in ("stats", "evaluate", "compression"):
     with contextlib.suppress(ModuleNotFoundError):
         importlib.import_module(f"pytest_fairquant.{_name}")
+# Nor can onnxruntime's extension (the process aborts) or ml_dtypes' numpy dtypes (which onnx
+# imports; registered twice they raise): imported first inside an inner run (the ONNX candidate
+# test), they would be imported again by the next test that uses onnx.
+for _name in ("ml_dtypes", "onnx", "onnxruntime"):
+    with contextlib.suppress(ImportError):
+        importlib.import_module(_name)
 
 # evaluate.predict calls torch.use_deterministic_algorithms, which imports torch._inductor on
 # first use; imported inside an inner run, it would be imported again by the next one.

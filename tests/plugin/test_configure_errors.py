@@ -39,7 +39,13 @@ def test_gate(quantized_model):
 """
 
 
-def test_a_broken_third_party_method_skips_with_its_reason(fq: pytest.Pytester) -> None:
+def test_a_broken_third_party_method_skips_with_its_reason(
+    fq: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_fairquant.compression import registry
+
+    # The inner run registers its methods in this process's registry: on a copy, dropped after.
+    monkeypatch.setattr(registry._REGISTRY, "entries", dict(registry._entries()))
     fq.makeconftest(BROKEN_METHODS)
     fq.makepyfile(test_gate=GATE)
     result = fq.runpytest(
