@@ -340,14 +340,13 @@ def _skip_reason(total: int, found: Attribution, name: str) -> str:
 
 
 def _exported_arrays(model: nn.Module, exported: frozenset[str] | None) -> dict[str, Any]:
-    """The model's parameters the export reads (all when not known), as float32 numpy arrays
-    sharing the tensors' memory where they are float32 on the CPU; tied ones once."""
+    """The model's parameters the export reads (all when not known, or when no name is the
+    model's), as float32 numpy arrays sharing the tensors' memory where they are float32 on
+    the CPU; tied ones once."""
     aliases = dict(model.named_parameters(remove_duplicate=False))
-    read = (
-        {id(aliases[name]) for name in exported if name in aliases}
-        if exported is not None
-        else {id(p) for p in aliases.values()}
-    )
+    read = {id(aliases[name]) for name in exported or () if name in aliases} or {
+        id(p) for p in aliases.values()
+    }
     return {
         name: p.detach().cpu().float().numpy()
         for name, p in model.named_parameters()
