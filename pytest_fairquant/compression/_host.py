@@ -85,13 +85,21 @@ class OnnxRuntimeModel(CpuRuntimeModel):
 
     Positional tensor inputs feed the graph's inputs in order; one output comes back as a
     tensor, several as a tuple. The session is built on first use and not copied: a deep copy
-    or a pickle carries the model bytes and builds its own.
+    or a pickle carries the model bytes and builds its own. ``exported_parameters`` names the
+    dense model's parameters the graph was exported from and reads (None: not known, as for a
+    user's own session).
     """
 
-    def __init__(self, model_bytes: bytes, provider: str = "CPUExecutionProvider") -> None:
+    def __init__(
+        self,
+        model_bytes: bytes,
+        provider: str = "CPUExecutionProvider",
+        exported_parameters: frozenset[str] | None = None,
+    ) -> None:
         super().__init__()
         self.model_bytes = model_bytes
         self.provider = provider
+        self.exported_parameters = exported_parameters
         self._session: Any = None
 
     @classmethod

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import math
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,8 @@ from .methods import _check, _importable, _is_int, _Method, _versions
 if TYPE_CHECKING:
     from torch import nn
 
+    from ._onnx_weights import Attribution
+
 MSG_EXPORT_MISMATCH = (
     "{method_id!r}: the float ONNX export of {cls} differs from torch by up to {diff:.3g} on "
     "the first calibration batch (allowed {atol:g}), before any quantization; the exporter "
@@ -58,10 +61,38 @@ MSG_ONNX_INPUTS = (
     "are {kind}"
 )
 PROVIDER = "CPUExecutionProvider"
-QUANTIZED_SUFFIX = "_quantized"
+SKIP_FLOAT = "left in float by onnxruntime.quantization"
+SKIP_NOT_FOUND = (
+    "{int8} of its {total} values found int8 and {float} float in the quantized graph (by "
+    "name or value): the export or pre-processing changed the rest, so it is not counted as "
+    "quantized"
+)
 
 
-def _export(model: nn.Module, example: Any, opset: int, method_id: str) -> bytes:
+@dataclass(frozen=True)
+class _Exported:
+    """The float ONNX model and the dense parameters its graph reads."""
+
+    model_bytes: bytes
+    parameters: frozenset[str]
+
+
+def _read_parameters(program: Any, model: nn.Module) -> frozenset[str]:
+    """The parameters the exported forward reads: torch.export lifts every parameter of the
+    module to a graph input, so those the forward never touches (open_clip's text tower under
+    ``forward(image)``) are the inputs nothing uses. All of them when there is no program."""
+    exported = getattr(program, "exported_program", None)
+    if exported is None:
+        return frozenset(name for name, _ in model.named_parameters())
+    lifted = exported.graph_signature.inputs_to_parameters
+    return frozenset(
+        lifted[node.name]
+        for node in exported.graph.nodes
+        if node.op == "placeholder" and node.name in lifted and node.users
+    )
+
+
+def _export(model: nn.Module, example: Any, opset: int, method_id: str) -> _Exported:
     import torch
 
     if not isinstance(example, torch.Tensor):
@@ -91,7 +122,7 @@ def _export(model: nn.Module, example: Any, opset: int, method_id: str) -> bytes
         ) from err
     assert program is not None
     data: bytes = program.model_proto.SerializeToString()
-    return data
+    return _Exported(data, _read_parameters(program, model))
 
 
 def _tensors(output: Any) -> list[Any]:
@@ -210,7 +241,8 @@ class _OnnxInt8(_Method):
 
         model = model.cpu().eval()
         example = calibration.example()
-        float_bytes = _export(model, example, self.opset, self.name)
+        export = _export(model, example, self.opset, self.name)
+        float_bytes = export.model_bytes
         diff = _max_diff(model, float_bytes, example)
         if diff > self.export_atol:
             raise CompressionError(
@@ -230,7 +262,7 @@ class _OnnxInt8(_Method):
             finally:
                 logging.disable(logging.NOTSET)
             quantized = out.read_bytes()
-        variant = OnnxRuntimeModel(quantized)
+        variant = OnnxRuntimeModel(quantized, exported_parameters=export.parameters)
         variant.fairquant_details = {  # type: ignore[assignment]
             "opset": self.opset,
             "onnxruntime": onnxruntime.__version__,
@@ -247,29 +279,79 @@ class _OnnxInt8(_Method):
         raise NotImplementedError
 
     def measure(self, original: nn.Module, variant: nn.Module) -> dict[str, Any]:
-        """What the quantized graph stores: ``<weight>_quantized`` initializers are int8."""
-        import onnx
-        from onnx import numpy_helper
+        """What the quantized graph stores (attributed as :mod:`._onnx_weights` says).
 
+        The share is of the parameters the exported graph reads: those ``forward`` never
+        touches are neither compressed nor part of the artifact, and ``details`` says how many
+        of the model's parameter values the graph holds (``exported_parameters``).
+        """
+        import onnx
+
+        from ._onnx_weights import attribute
         from ._ops import weight_targets
-        from .core import SkippedLayer
+        from .core import _ALL_KINDS, SkippedLayer, parameter_elements
 
         graph = onnx.load_from_string(variant.model_bytes).graph  # type: ignore[arg-type]
-        stored = 0
-        quantized = set()
-        for init in graph.initializer:
-            stored += numpy_helper.to_array(init).nbytes
-            if init.name.endswith(QUANTIZED_SUFFIX):
-                # MatMul weights are stored transposed ("fc.weight_Transposed_quantized").
-                base = init.name.removesuffix(QUANTIZED_SUFFIX).removesuffix("_Transposed")
-                quantized.add(base)
-        converted, skipped = [], []
-        for name, _, attr in weight_targets(original, self.targets or ()):
-            if f"{name}.{attr}" in quantized:
-                converted.append(name)
-            else:
-                skipped.append(SkippedLayer(name, "left in float by onnxruntime.quantization"))
-        return {"converted": tuple(converted), "skipped": tuple(skipped), "bytes_after": stored}
+        stored = sum(
+            onnx.helper.tensor_dtype_to_np_dtype(init.data_type).itemsize * math.prod(init.dims)
+            for init in graph.initializer
+        )
+        params = _exported_arrays(original, getattr(variant, "exported_parameters", None))
+        name_of = {id(p): name for name, p in original.named_parameters()}
+        shown = {
+            name_of[id(weight)]: display
+            for display, module, attr in weight_targets(original, _ALL_KINDS)
+            if id(weight := getattr(module, attr)) in name_of
+        }
+        targets = [name for name in shown if name in params]
+        found = attribute(graph, params, wanted=targets)
+        converted = [
+            shown.get(name, name) for name, p in params.items() if found.int8.get(name) == p.size
+        ]
+        skipped = [
+            SkippedLayer(shown[name], _skip_reason(params[name].size, found, name))
+            for name in targets
+            if found.int8.get(name, 0) < params[name].size
+        ]
+        exported = sum(p.size for p in params.values())
+        details: dict[str, Any] = {
+            "exported_parameters": {"elements": exported, "of": parameter_elements(original)}
+        }
+        if found.unattributed_int8_tensors:
+            details["int8_tensors_unattributed"] = {
+                "count": found.unattributed_int8_tensors,
+                "elements": found.unattributed_int8,
+            }
+        return {
+            "converted": tuple(converted),
+            "skipped": tuple(skipped),
+            "bytes_after": stored,
+            "share": sum(found.int8.values()) / exported if exported else 0.0,
+            "details": details,
+        }
+
+
+def _skip_reason(total: int, found: Attribution, name: str) -> str:
+    """Why a weight is not counted as quantized: it is float in the graph, or not all found."""
+    int8, in_float = found.int8.get(name, 0), found.in_float.get(name, 0)
+    if int8 == 0 and in_float == total:
+        return SKIP_FLOAT
+    return SKIP_NOT_FOUND.format(int8=int8, total=total, float=in_float)
+
+
+def _exported_arrays(model: nn.Module, exported: frozenset[str] | None) -> dict[str, Any]:
+    """The model's parameters the export reads (all when not known, or when no name is the
+    model's), as float32 numpy arrays sharing the tensors' memory where they are float32 on
+    the CPU; tied ones once."""
+    aliases = dict(model.named_parameters(remove_duplicate=False))
+    read = {id(aliases[name]) for name in exported or () if name in aliases} or {
+        id(p) for p in aliases.values()
+    }
+    return {
+        name: p.detach().cpu().float().numpy()
+        for name, p in model.named_parameters()
+        if id(p) in read
+    }
 
 
 @dataclass(frozen=True)
