@@ -251,6 +251,7 @@ def _twice(argv: list[str], project: Path, outputs: tuple[str, ...]) -> list[Pat
     return [project / "single", project / "sharded"]
 
 
+@pytest.mark.slow  # the default suite's 10-minute budget on 2 cores (README: how to run it)
 def test_a_sweep_under_torchrun_writes_the_single_process_report(project: Path) -> None:
     argv = [
         *(sys.executable, "-m", "pytest_fairquant", "sweep", "--no-config"),
@@ -268,6 +269,7 @@ def test_a_sweep_under_torchrun_writes_the_single_process_report(project: Path) 
     assert len(list((sharded / "cache").glob("fq-*.npz"))) == 3
 
 
+@pytest.mark.slow  # the default suite's 10-minute budget on 2 cores (README: how to run it)
 def test_pytest_under_torchrun_writes_the_single_process_report(project: Path) -> None:
     argv = [
         *(sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "test_gate.py"),

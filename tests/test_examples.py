@@ -135,6 +135,7 @@ def test_text_minilm(tmp_path: Path) -> None:
     assert any(k.endswith("max_skew]") for k in _verdicts(report))
 
 
+@pytest.mark.slow  # the default suite's 10-minute budget on 2 cores (README: how to run it)
 def test_run_all_prints_the_summary_and_report_paths() -> None:
     done = subprocess.run(
         [sys.executable, str(EXAMPLES / "run_all.py"), "tabular_credit"],

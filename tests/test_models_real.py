@@ -190,6 +190,7 @@ INT8 = (
 REDUCED_RANGE = {"torch-dynamic-int8": 0.92}
 
 
+@pytest.mark.slow  # the default suite's 10-minute budget on 2 cores (README: how to run it)
 def test_minilm_every_quantization_method_cosine_table(monkeypatch: pytest.MonkeyPatch) -> None:
     _minilm_table(monkeypatch, _quantization_methods())
 

@@ -20,6 +20,7 @@ import pytest
 # process, and a re-imported pytest_fairquant module would make a second DemographicSplit class
 # (the package caches its lazy exports). Loading them here keeps one copy across inner runs.
 import torch
+from build_counting import COUNT_BUILDS, GATES
 from gate_sources import TWO_GATES
 
 import pytest_fairquant.data.split
@@ -131,3 +132,12 @@ def two(pytester: pytest.Pytester) -> pytest.Pytester:
     pytester.makepyfile(test_two=TWO_GATES)
     pytester.makeini("[pytest]\naddopts = -p no:hypothesispytest -p no:cacheprovider")
     return pytester
+
+
+@pytest.fixture
+def counted(fq: pytest.Pytester) -> pytest.Pytester:
+    """A pytester directory whose runs log every variant build and every test's worker
+    (build_counting.py)."""
+    fq.makeconftest(COUNT_BUILDS)
+    fq.makepyfile(test_variants=GATES)
+    return fq

@@ -340,6 +340,7 @@ def test_bad_values_name_the_setting_and_where_it_came_from(
     assert f"fairquant: {message}" in (result.stderr.str() + result.stdout.str())
 
 
+@pytest.mark.slow  # the default suite's 10-minute budget on 2 cores (README: how to run it)
 def test_diagnosis_and_attribution_travel_from_xdist_workers(branches: pytest.Pytester) -> None:
     _gate(branches)
     branches.makepyfile(test_again=GATE.format(marker="", options=""))

@@ -132,6 +132,7 @@ def test_crashes(demographic_split):
 )
 
 
+@pytest.mark.slow  # the default suite's 10-minute budget on 2 cores (README: how to run it)
 def test_a_crashed_worker_keeps_the_records_of_the_tests_that_finished(
     fq: pytest.Pytester,
 ) -> None:
