@@ -103,6 +103,7 @@ def _peak_above_baseline(model: nn.Module, methods: list[str], split: Any) -> in
     return peak_memory_bytes() - before
 
 
+@pytest.mark.slow  # the default suite's 10-minute budget on 2 cores (README: how to run it)
 def test_peak_memory_stays_near_dense_plus_one_variant() -> None:
     # ~17 MiB of weights: 4 variants alive at once would add 3 x 17 MiB over one variant.
     # Compressing itself needs scratch memory (several times the model), so the reference is

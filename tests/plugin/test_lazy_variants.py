@@ -80,6 +80,7 @@ def make_model():
 """
 
 
+@pytest.mark.slow  # the default suite's 10-minute budget on 2 cores (README: how to run it)
 def test_a_changed_forward_of_the_dense_model_rebuilds_its_variants(
     counted: pytest.Pytester,
 ) -> None:
