@@ -366,6 +366,24 @@ def test_a_build_that_raises_leaves_it_unbuilt_and_raises_again() -> None:
         assert isinstance(lazy, LazyVariant)
 
 
+class _Slotted(nn.Module):
+    """A module class whose layout a LazyVariant cannot take (``__slots__``)."""
+
+    __slots__ = ("extra",)
+
+
+def test_a_variant_of_a_class_it_cannot_become_is_a_clear_error() -> None:
+    lazy = LazyVariant(plan_variant(MLP, "uniform-int8"), _Slotted)
+    with pytest.raises(CompressionError) as err:
+        lazy(torch.randn(2, 4))
+    assert str(err.value).startswith(
+        "uniform-int8: the variant is a _Slotted, which a lazily built variant cannot turn into ("
+    )
+    assert str(err.value).endswith(
+        "its method must return a torch.nn.Module subclass without __slots__"
+    )
+
+
 # --------------------------------------------------------------------------- fairquant sweep
 
 
